@@ -1,0 +1,41 @@
+# Two entry points for humans: `make demo` and `make test`. Everything else is set up on demand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+
+.PHONY: setup demo test lint typecheck bench clean
+
+setup: $(STAMP) $(BUF)
+
+# Re-install only when the dependency declaration changes, so re-running is fast.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/protokit doctor
+	$(BIN)/protokit gen
+	@echo
+	@echo "Generated tree (generated/):"
+	@find generated -name '*.py*' -not -path '*/__pycache__/*' | sort | sed 's/^/  /'
+
+test: setup
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from protokit.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""The `protokit` command line: parse options, call the library, render the result.
+
+Library modules are imported inside commands so `protokit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from protokit import __version__
+from protokit.errors import EXIT_FINDINGS, ProtokitError
+
+app = typer.Typer(
+    name="protokit",
+    help="Proto-first toolchain for Python gRPC services: lint, breaking-change gate, typed code generation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class GenFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"protokit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """protokit makes .proto files the contract of a Python gRPC service."""
+
+
+@app.command()
+def gen(
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if generated code is stale.")] = False,
+    template: Annotated[
+        Path | None, typer.Option("--template", help="Generation config (default: buf.gen.yaml of the project).")
+    ] = None,
+    fmt: Annotated[GenFormat, typer.Option("--format", help="Output format.")] = GenFormat.text,
+) -> None:
+    """Generate typed Python code from the protos, as buf.gen.yaml configures."""
+    from protokit import config, report
+    from protokit import gen as gen_lib
+
+    root = config.find_root(Path.cwd())
+    project = config.load_project(root)
+    gen_config = config.load_gen_config(project, template.resolve() if template else None)
+    with report.progress() as progress:
+        result = gen_lib.generate(project, gen_config, check=check, progress=progress)
+    report.render_gen(result, check, fmt.value)
+    if check and not result.drift.clean:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def doctor() -> None:
+    """Show the versions of protoc, buf, the plugins and Python protokit uses."""
+    from protokit import config, report
+    from protokit import doctor as doctor_lib
+
+    try:
+        root: Path | None = config.find_root(Path.cwd())
+    except ProtokitError:
+        root = None
+    console = report.stdout_console()
+    failed = False
+    for check in doctor_lib.run_checks(root):
+        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+        failed |= not check.ok
+        console.print(f"{mark} [bold]{check.name}[/]: {check.value}", markup=True)
+    if failed:
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    """Entry point: library errors become one clear message and exit 2, never a traceback.
+
+    Typer's standalone mode already turns usage errors into exit 2 with click's message.
+    """
+    try:
+        app()
+    except ProtokitError as exc:
+        if os.environ.get("PROTOKIT_DEBUG"):
+            raise
+        from protokit import report
+
+        report.error(exc.message, exc.lines)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

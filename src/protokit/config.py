@@ -1,0 +1,246 @@
+"""The project's configuration: buf.yaml (modules) and buf.gen.yaml (generation), both buf's v2 format.
+
+protokit reads the same files buf does, so one configuration drives `buf` and `protokit` alike.
+Parsing is strict like buf's: an unknown key is an error naming the file, line and column.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protokit import yamlfile
+from protokit.errors import ConfigError, Location, ProtokitError
+from protokit.yamlfile import Node
+
+BUF_YAML = "buf.yaml"
+BUF_GEN_YAML = "buf.gen.yaml"
+
+# Dependencies protokit serves offline from installed wheels instead of the Buf Schema Registry.
+OFFLINE_DEPS = frozenset({"buf.build/bufbuild/protovalidate", "buf.build/googleapis/googleapis"})
+
+_BUF_YAML_KEYS = frozenset({"version", "name", "modules", "deps", "lint", "breaking", "plugins", "policies"})
+_MODULE_KEYS = frozenset({"path", "name", "includes", "excludes", "lint", "breaking"})
+_GEN_KEYS = frozenset({"version", "clean", "managed", "plugins", "inputs"})
+_PLUGIN_KEYS = frozenset(
+    {
+        "remote",
+        "local",
+        "protoc_builtin",
+        "out",
+        "opt",
+        "include_imports",
+        "include_wkt",
+        "strategy",
+        "protoc_path",
+        "revision",
+        "types",
+        "exclude_types",
+    }
+)
+_INPUT_KEYS = frozenset({"directory", "paths", "exclude_paths"})
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module root of buf.yaml: a directory whose .proto files import each other by relative path."""
+
+    path: str  # relative to the project root, "." for the root itself
+    excludes: tuple[str, ...] = ()
+    lint: Node | None = None
+    breaking: Node | None = None
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One `plugins:` entry of buf.gen.yaml."""
+
+    kind: str  # "protoc_builtin" or "local"
+    name: str  # builtin name ("python") or the local plugin's name or path (argv[0])
+    argv: tuple[str, ...]  # for local plugins: the command to run
+    out: str  # relative to the project root
+    opt: tuple[str, ...] = ()
+    strategy: str = "directory"
+    include_imports: bool = False
+    where: Location = field(default_factory=lambda: Location(BUF_GEN_YAML))
+
+    @property
+    def parameter(self) -> str:
+        return ",".join(self.opt)
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    plugins: tuple[PluginSpec, ...]
+    clean: bool
+    inputs: tuple[str, ...]  # module directories to generate, relative to the project root
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    modules: tuple[Module, ...]
+    buf_yaml: Node | None = None
+
+    def display(self, path: Path) -> str:
+        """A path as users see it in messages: relative to the project root when inside it."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above `start` holding buf.yaml (or buf.gen.yaml)."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / BUF_YAML).is_file() or (candidate / BUF_GEN_YAML).is_file():
+            return candidate
+    raise ProtokitError(f"no {BUF_YAML} found in {start} or any parent directory (run `protokit new service`)")
+
+
+def load_project(root: Path) -> Project:
+    """Read buf.yaml; a directory without one is a single module rooted at the directory (like buf)."""
+    file = root / BUF_YAML
+    if not file.exists():
+        return Project(root=root, modules=(Module("."),))
+    node = yamlfile.load(file, BUF_YAML)
+    top = yamlfile.mapping(node, BUF_YAML, _BUF_YAML_KEYS)
+    version = top.get("version")
+    if version is None:
+        raise ConfigError(Location(BUF_YAML, 1, 1), 'missing "version" (protokit reads buf.yaml v2)')
+    if version.value in ("v1", "v1beta1"):
+        raise ConfigError(
+            version.where, f'version "{version.value}" is not supported: migrate with `buf config migrate`'
+        )
+    if version.value != "v2":
+        raise ConfigError(version.where, f'unknown version "{version.value}" (expected v2)')
+    for dep in yamlfile.string_list(top["deps"], "deps") if "deps" in top else []:
+        if dep.split(":")[0] not in OFFLINE_DEPS:
+            raise ConfigError(
+                top["deps"].where,
+                f'dependency "{dep}" needs the Buf Schema Registry; protokit works offline and provides '
+                + ", ".join(sorted(OFFLINE_DEPS)),
+            )
+    modules = _modules(root, top["modules"]) if "modules" in top else (Module("."),)
+    return Project(root=root, modules=modules, buf_yaml=node)
+
+
+def _modules(root: Path, node: Node) -> tuple[Module, ...]:
+    if not isinstance(node.value, list) or not node.value:
+        raise ConfigError(node.where, "modules must be a non-empty list")
+    modules = []
+    for item in node.value:
+        entry = yamlfile.mapping(item, "module", _MODULE_KEYS)
+        if "path" not in entry:
+            raise ConfigError(item.where, 'module is missing "path"')
+        path = _relative_dir(root, entry["path"], "module path")
+        excludes = tuple(
+            _relative_dir(root, Node(e, entry["excludes"].where, {}), "excludes", must_exist=False)
+            for e in (yamlfile.string_list(entry["excludes"], "excludes") if "excludes" in entry else [])
+        )
+        modules.append(Module(path, excludes, entry.get("lint"), entry.get("breaking")))
+    return tuple(modules)
+
+
+def _relative_dir(root: Path, node: Node, what: str, must_exist: bool = True) -> str:
+    raw = yamlfile.string(node, what)
+    normalised = os.path.normpath(raw)
+    if os.path.isabs(raw) or normalised.startswith(".."):
+        raise ConfigError(node.where, f'{what} "{raw}" must be a relative path inside the project')
+    if must_exist and not (root / normalised).is_dir():
+        raise ConfigError(node.where, f'{what} "{raw}" is not a directory')
+    return Path(normalised).as_posix()
+
+
+def load_gen_config(project: Project, file: Path | None = None) -> GenConfig:
+    """Read buf.gen.yaml (v2): the plugins protokit gen runs and where their output goes."""
+    file = file or project.root / BUF_GEN_YAML
+    display = project.display(file)
+    if not file.exists():
+        raise ProtokitError(f"{display}: not found (protokit gen reads buf's v2 buf.gen.yaml)")
+    node = yamlfile.load(file, display)
+    top = yamlfile.mapping(node, display, _GEN_KEYS)
+    version = top.get("version")
+    if version is None or version.value != "v2":
+        where = version.where if version else Location(display, 1, 1)
+        raise ConfigError(where, 'version must be "v2"')
+    if "managed" in top:
+        managed = top["managed"]
+        enabled = managed.value.get("enabled") if isinstance(managed.value, dict) else None
+        if enabled is not None and yamlfile.boolean(enabled, "managed.enabled"):
+            raise ConfigError(
+                managed.where,
+                "managed mode rewrites file options for other languages; "
+                "protokit gen does not support it for Python output",
+            )
+    if "plugins" not in top or not isinstance(top["plugins"].value, list) or not top["plugins"].value:
+        raise ConfigError(
+            top["plugins"].where if "plugins" in top else Location(display, 1, 1), "plugins must be a non-empty list"
+        )
+    plugins = tuple(_plugin(project, item) for item in top["plugins"].value)
+    inputs = _inputs(project, top["inputs"]) if "inputs" in top else tuple(m.path for m in project.modules)
+    clean = yamlfile.boolean(top["clean"], "clean") if "clean" in top else False
+    return GenConfig(plugins=plugins, clean=clean, inputs=inputs)
+
+
+def _plugin(project: Project, item: Node) -> PluginSpec:
+    entry = yamlfile.mapping(item, "plugin", _PLUGIN_KEYS)
+    kinds = [k for k in ("remote", "local", "protoc_builtin") if k in entry]
+    if len(kinds) != 1:
+        raise ConfigError(item.where, "a plugin needs exactly one of local, protoc_builtin or remote")
+    kind = kinds[0]
+    if kind == "remote":
+        raise ConfigError(
+            entry["remote"].where,
+            "remote plugins run on the Buf Schema Registry; protokit is offline: use a local or protoc_builtin plugin",
+        )
+    if "out" not in entry:
+        raise ConfigError(item.where, 'plugin is missing "out"')
+    out = _relative_dir(project.root, entry["out"], "out", must_exist=False)
+    if kind == "protoc_builtin":
+        name = yamlfile.string(entry[kind], "protoc_builtin")
+        argv: tuple[str, ...] = ()
+    else:
+        if "protoc_path" in entry:
+            raise ConfigError(entry["protoc_path"].where, "protoc_path only applies to protoc_builtin plugins")
+        argv = tuple(yamlfile.string_list(entry[kind], "local"))
+        name = argv[0]
+    strategy = entry["strategy"].value if "strategy" in entry else "directory"
+    if strategy not in ("directory", "all"):
+        raise ConfigError(entry["strategy"].where, 'strategy must be "directory" or "all"')
+    for unsupported in ("types", "exclude_types", "include_wkt"):
+        if unsupported in entry:
+            raise ConfigError(
+                entry[unsupported].key_where.get(unsupported, item.key_where[unsupported]),
+                f'"{unsupported}" is not supported by protokit gen',
+            )
+    return PluginSpec(
+        kind=kind,
+        name=name,
+        argv=argv,
+        out=out,
+        opt=tuple(yamlfile.string_list(entry["opt"], "opt")) if "opt" in entry else (),
+        strategy=strategy,
+        include_imports=yamlfile.boolean(entry["include_imports"], "include_imports")
+        if "include_imports" in entry
+        else False,
+        where=item.where,
+    )
+
+
+def _inputs(project: Project, node: Node) -> tuple[str, ...]:
+    if not isinstance(node.value, list) or not node.value:
+        raise ConfigError(node.where, "inputs must be a non-empty list")
+    dirs = []
+    for item in node.value:
+        entry = yamlfile.mapping(item, "input", _INPUT_KEYS)
+        if "directory" not in entry:
+            raise ConfigError(item.where, "protokit gen supports directory inputs only")
+        dirs.append(_relative_dir(project.root, entry["directory"], "directory"))
+    known = {m.path for m in project.modules}
+    for d, item in zip(dirs, node.value, strict=True):
+        if d not in known:
+            raise ConfigError(item.where, f'input directory "{d}" is not a module of {BUF_YAML}')
+    return tuple(dirs)

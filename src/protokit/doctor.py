@@ -1,0 +1,67 @@
+"""`protokit doctor`: what protokit runs with, so a bug report or a CI failure starts from facts."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from protokit import toolchain
+from protokit.errors import ProtokitError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: str
+    ok: bool = True
+
+
+def run_checks(project_root: Path | None) -> list[Check]:
+    from protokit.bufbin import buf_version, find_buf
+
+    checks = [
+        Check("python", f"{platform.python_version()} ({sys.executable})"),
+        Check("protoc", f"{toolchain.protoc_version()} (grpcio-tools, bundled)"),
+    ]
+    for dist, version in toolchain.versions().items():
+        checks.append(Check(dist, version))
+    if "betterproto2-compiler" not in toolchain.versions():
+        checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit[dataclasses]')", True))
+    try:
+        buf = find_buf(project_root)
+        checks.append(Check("buf", f"{buf_version(buf)} ({buf})"))
+    except ProtokitError as exc:
+        checks.append(Check("buf", exc.message, ok=False))
+    if project_root is not None:
+        checks.extend(_plugin_checks(project_root))
+    return checks
+
+
+def _plugin_checks(root: Path) -> list[Check]:
+    from protokit.config import BUF_GEN_YAML, load_gen_config, load_project
+    from protokit.plugins.registry import resolve
+
+    if not (root / BUF_GEN_YAML).is_file():
+        return []
+    checks = []
+    try:
+        project = load_project(root)
+        config = load_gen_config(project)
+    except ProtokitError as exc:
+        return [Check(BUF_GEN_YAML, exc.message, ok=False)]
+    for spec in config.plugins:
+        try:
+            plugin = resolve(spec, root)
+        except ProtokitError as exc:
+            checks.append(Check(f"plugin {spec.name}", exc.message, ok=False))
+            continue
+        if plugin.executable:
+            how = f"executable {plugin.executable[0]}"
+        elif plugin.handler:
+            how = "in-process"
+        else:
+            how = f"built into protoc (--{plugin.protoc_flag})"
+        checks.append(Check(f"plugin {spec.name}", f"{how} -> {spec.out}/"))
+    return checks

@@ -1,0 +1,100 @@
+"""Which buf.gen.yaml plugins protokit knows, and how each one runs.
+
+Known Python generators run inside protokit (as a protoc flag in the compile call, or as an
+in-process request -> response function); any other `local:` plugin runs as an ordinary protoc
+plugin executable fed a CodeGeneratorRequest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.compiler import plugin_pb2
+
+from protokit.config import PluginSpec
+from protokit.errors import ConfigError
+
+Handler = Callable[[plugin_pb2.CodeGeneratorRequest], plugin_pb2.CodeGeneratorResponse]
+
+
+def _mypy_messages(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    from protokit.plugins import mypy
+
+    return mypy.messages(request)
+
+
+def _mypy_services(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    from protokit.plugins import mypy
+
+    return mypy.services(request)
+
+
+@dataclass(frozen=True)
+class Plugin:
+    spec: PluginSpec
+    protoc_flag: str | None = None  # a generator compiled into grpcio-tools' protoc
+    handler: Handler | None = None  # an in-process generator
+    executable: tuple[str, ...] = ()  # an external plugin's argv
+    # Output for a file depends only on that file and the files it imports, so it can be cached per file.
+    per_file: bool = True
+    # Also generates buf/validate/validate_pb2 so code importing it runs with protovalidate 2.x.
+    validate_module: bool = True
+    identity: str = ""  # what, besides the toolchain, changes this plugin's output
+
+    @property
+    def label(self) -> str:
+        return self.spec.name
+
+
+_BUILTINS = {"python": "python_out", "pyi": "pyi_out"}
+# name -> (protoc flag, in-process handler, generates validate_pb2 too)
+_LOCAL_KNOWN: dict[str, tuple[str | None, Handler | None, bool]] = {
+    "protoc-gen-grpc_python": ("grpc_python_out", None, False),
+    "protoc-gen-mypy": (None, _mypy_messages, True),
+    "protoc-gen-mypy_grpc": (None, _mypy_services, False),
+}
+
+
+def resolve(spec: PluginSpec, root: Path) -> Plugin:
+    options = f"{spec.kind}:{spec.name}:{spec.parameter}:{spec.out}"
+    if spec.kind == "protoc_builtin":
+        if spec.name not in _BUILTINS:
+            raise ConfigError(
+                spec.where,
+                f'protoc_builtin "{spec.name}" is not a Python generator '
+                f"(protokit supports: {', '.join(sorted(_BUILTINS))})",
+            )
+        return Plugin(spec, protoc_flag=_BUILTINS[spec.name], identity=options)
+    base = os.path.basename(spec.name)
+    if base in _LOCAL_KNOWN and len(spec.argv) == 1:
+        flag, handler, validate_module = _LOCAL_KNOWN[base]
+        return Plugin(spec, protoc_flag=flag, handler=handler, validate_module=validate_module, identity=options)
+    executable = _find_executable(spec, root)
+    stat = os.stat(executable)
+    return Plugin(
+        spec,
+        executable=(executable, *spec.argv[1:]),
+        per_file=False,
+        validate_module=False,
+        identity=f"{options}:{executable}:{stat.st_size}:{stat.st_mtime_ns}:{spec.strategy}",
+    )
+
+
+def _find_executable(spec: PluginSpec, root: Path) -> str:
+    name = spec.argv[0]
+    if "/" in name:
+        candidate = (root / name).resolve()
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    else:
+        # The venv protokit runs from comes first, so plugins installed beside it work unactivated.
+        search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    raise ConfigError(spec.where, f'plugin "{name}" not found (looked in {Path(sys.executable).parent} and PATH)')
