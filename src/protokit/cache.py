@@ -1,16 +1,27 @@
-"""A content-addressed cache shared by all protokit projects of a user (like buf's ~/.cache/buf).
+"""protokit's cache: one SQLite database per user (like buf's ~/.cache/buf), shared by all projects.
 
-Entries are written atomically (temp file + rename), so concurrent runs never see half a file.
+Entries are keyed by content hashes, so a hit is always valid. One database file instead of a
+file per entry because creating thousands of small files is what makes cold runs slow; SQLite
+also gives atomic, concurrency-safe writes for free.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
+import sqlite3
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+"""
 
 
 def cache_dir() -> Path:
@@ -29,42 +40,59 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
+    """Serialise (path, content) pairs compactly: length-prefixed, then zlib."""
+    out = bytearray()
+    for path, content in files:
+        raw = path.encode()
+        out += len(raw).to_bytes(4, "big") + raw + len(content).to_bytes(4, "big") + content
+    return zlib.compress(bytes(out), 1)
+
+
+def unpack(blob: bytes) -> list[tuple[str, bytes]]:
+    data = zlib.decompress(blob)
+    files, i = [], 0
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        path = data[i + 4 : i + 4 + n].decode()
+        i += 4 + n
+        m = int.from_bytes(data[i : i + 4], "big")
+        files.append((path, data[i + 4 : i + 4 + m]))
+        i += 4 + m
+    return files
 
 
 class Store:
-    """Blobs by content hash plus small JSON records by key."""
+    """Values by (kind, key); reads are batched, writes happen in one transaction."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path | None = None) -> None:
+        root = root or cache_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(root / "cache.sqlite3", timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
 
-    def put_blob(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        path = self.root / "blobs" / sha[:2] / sha
-        if not path.exists():
-            _atomic_write(path, data)
-        return sha
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(keys)
+        found: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 500):  # SQLite limits the number of parameters
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(f"SELECT key, value FROM entries WHERE kind=? AND key IN ({marks})", [kind, *batch])
+            found.update(rows)
+        return found
 
-    def get_blob(self, sha: str) -> bytes | None:
-        try:
-            return (self.root / "blobs" / sha[:2] / sha).read_bytes()
-        except FileNotFoundError:
-            return None
+    def get(self, kind: str, key: str) -> bytes | None:
+        return self.get_many(kind, [key]).get(key)
 
-    def put_record(self, kind: str, key: str, value: Any) -> None:
-        _atomic_write(self.root / kind / key[:2] / f"{key}.json", json.dumps(value).encode())
+    def put_many(self, kind: str, items: dict[str, bytes]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entries (kind, key, value) VALUES (?, ?, ?)",
+                [(kind, k, v) for k, v in items.items()],
+            )
 
-    def get_record(self, kind: str, key: str) -> Any | None:
-        try:
-            return json.loads((self.root / kind / key[:2] / f"{key}.json").read_bytes())
-        except (FileNotFoundError, ValueError):
-            return None
+    def close(self) -> None:
+        self._db.close()

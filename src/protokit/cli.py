@@ -103,3 +103,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("PROTOKIT_DEBUG"):
+            raise
+        sys.stderr.write(f"protokit: internal error: {exc!r}\n(set PROTOKIT_DEBUG=1 for a traceback)\n")
+        sys.exit(70)

@@ -93,9 +93,12 @@ def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: l
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.protokit-", dir=parent))
     try:
         old = _walk(target)
+        made: set[Path] = set()
         for rel, content in sorted(wanted.items()):
             dest = staging / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             current = old.get(rel)
             if current is not None and current.stat().st_size == len(content) and current.read_bytes() == content:
                 os.link(current, dest)

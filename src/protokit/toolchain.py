@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -74,9 +76,10 @@ def validate_descriptor_set(cache_dir: Path) -> Path:
         module.DESCRIPTOR.CopyToProto(fds.file.add())  # dependencies first
     fds.file.add().ParseFromString(validate_pb.desc().proto.to_binary())
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(fds.SerializeToString(deterministic=True))
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".validate-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(fds.SerializeToString(deterministic=True))
+    os.replace(tmp, path)  # concurrent runs each write a whole file; the last rename wins
     return path
 
 
