@@ -26,21 +26,22 @@ from protokit.plugins.registry import Plugin
 VALIDATE_UNIT = toolchain.VALIDATE_PROTO
 # Below this many files a second process costs more than it saves.
 PARALLEL_THRESHOLD = 64
-# Relative cost per file, measured on 1,000 protos (2 cores): protoc's generators ~0.7 ms,
-# in-process generators ~1.1 ms. They set how many files the child also runs handlers for.
-_PROTOC_GENERATOR_COST = 0.7
+# Cost per file, measured on 1,000 protos with both cores busy: protoc parsing plus its own
+# generators ~1.4 ms, parsing to an image alone ~0.35 ms, in-process generators ~1.1 ms.
+# They decide how many files the child also runs the in-process generators for.
+_PROTOC_GENERATORS_COST = 1.4
+_COMPILE_COST = 0.35
 _HANDLER_COST = 1.1
 
 Triple = tuple[str, str, bytes]  # (unit: the proto file an output belongs to, path under the project, content)
 Progress = Callable[[str, int, int], None]
 
+_SUFFIXES = ("_pb2_grpc.pyi", "_pb2_grpc.py", "_pb2.pyi", "_pb2.py")
+
 
 def unit_stem(name: str) -> str:
     """The module path protoc's Python generators derive from a .proto name."""
     return name[: -len(".proto")].replace("-", "_").replace(".", "/")
-
-
-_SUFFIXES = ("_pb2_grpc.pyi", "_pb2_grpc.py", "_pb2.pyi", "_pb2.py")
 
 
 @dataclass
@@ -106,10 +107,10 @@ class _Work:
 def child_share(n: int, has_protoc_generators: bool) -> int:
     """How many files the child runs the in-process generators for, so both processes end together.
 
-    child: protoc generators for n files + handlers for k; parent: handlers for n - k.
+    child: compile n with protoc's generators + handlers for k; parent: compile n + handlers for n - k.
     """
-    protoc_cost = _PROTOC_GENERATOR_COST if has_protoc_generators else 0.0
-    k = n * (_HANDLER_COST - protoc_cost) / (2 * _HANDLER_COST)
+    child_compile = _PROTOC_GENERATORS_COST if has_protoc_generators else _COMPILE_COST
+    k = n * (_COMPILE_COST + _HANDLER_COST - child_compile) / (2 * _HANDLER_COST)
     return max(0, min(n, round(k)))
 
 

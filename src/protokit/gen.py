@@ -9,9 +9,11 @@ Nothing touches the output directories until every plugin has succeeded.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from protokit import cache, outtree, toolchain
 from protokit.codegen import VALIDATE_UNIT, generate_files
@@ -129,10 +131,8 @@ class Generator:
 
     # -- the whole run ------------------------------------------------------------------------
 
-    def wanted_tree(self) -> tuple[dict[str, bytes], GenResult]:
+    def wanted_tree(self, sources: SourceSet, keys: dict[str, str]) -> tuple[dict[str, bytes], GenResult]:
         """Every file the output directories should hold, keyed by project-relative path."""
-        sources = load_sources(self.project, self.config.inputs)
-        keys = self._keys(sources)
         packed = self.store.get_many("gen", keys.values())
         outputs = {unit: cache.unpack(packed[key]) for unit, key in keys.items() if key in packed}
         stale = [unit for unit in keys if unit not in outputs]
@@ -141,7 +141,7 @@ class Generator:
         if stale:
             fresh = self._generate(sources, stale)
             outputs.update(fresh)
-            # Written only after every plugin succeeded: an entry exists only for a whole good run.
+            # Stored only after every plugin succeeded, so a failed run caches nothing half-made.
             self.store.put_many("gen", {keys[u]: cache.pack(sorted(fresh[u])) for u in stale})
         tree: dict[str, bytes] = {}
         owner: dict[str, str] = {}
@@ -159,23 +159,64 @@ class Generator:
         return tree, result
 
     def run(self, check: bool = False) -> GenResult:
-        tree, result = self.wanted_tree()
-        by_root = {root: {} for root in self.roots}  # type: dict[str, dict[str, bytes]]
+        sources = load_sources(self.project, self.config.inputs)
+        keys = self._keys(sources)
+        inputs_digest = cache.digest(*sorted(keys.values()))
+        stamp_keys = {root: cache.digest(str(self.project.root), root) for root in self.roots}
+        stamps = {root: _load_stamp(raw) for root, raw in self._stamps(stamp_keys).items()}
+        # Fast path: same inputs as the last run and the output untouched since -> nothing to do.
+        if all(
+            stamp is not None
+            and stamp["inputs"] == inputs_digest
+            and outtree.matches_stamp(self.project.root, root, stamp["files"])
+            for root, stamp in stamps.items()
+        ):
+            files = sum(1 for s in stamps.values() if s for e in s["files"].values() if e[0] is not None)
+            users = [_join(r, rel) for r, s in stamps.items() if s for rel, e in s["files"].items() if e[0] is None]
+            return GenResult(files=files, cached=len(keys), out_roots=self.roots, drift=Drift(user_files=users))
+        tree, result = self.wanted_tree(sources, keys)
+        by_root: dict[str, dict[str, bytes]] = {root: {} for root in self.roots}
         for path, data in tree.items():
             root = next(r for r in self.roots if r == "." or path.startswith(r + "/"))
             by_root[root][path if root == "." else path[len(root) + 1 :]] = data
-        drifts = {root: outtree.compare(self.project.root, root, wanted) for root, wanted in by_root.items()}
+        drifts = {}
+        for root, wanted in by_root.items():
+            stamp = stamps[root]
+            drifts[root] = outtree.compare(self.project.root, root, wanted, stamp["files"] if stamp else None)
         for drift in drifts.values():
             result.drift.stale += drift.stale
             result.drift.missing += drift.missing
             result.drift.extra += drift.extra
             result.drift.user_files += drift.user_files
-        if not check:
-            for root, drift in drifts.items():
-                if not drift.clean:
-                    outtree.replace(self.project.root, root, by_root[root], drift.user_files)
-                    result.written = True
+        if check:
+            return result
+        new_stamps = {}
+        for root, drift in drifts.items():
+            if not drift.clean:
+                outtree.apply(self.project.root, root, by_root[root], drift)
+                result.written = True
+            recorded = outtree.take_stamp(self.project.root, root, by_root[root])
+            new_stamps[stamp_keys[root]] = json.dumps({"inputs": inputs_digest, "files": recorded}).encode()
+        self.store.put_many("stamp", new_stamps)
         return result
+
+    def _stamps(self, stamp_keys: dict[str, str]) -> dict[str, bytes | None]:
+        found = self.store.get_many("stamp", stamp_keys.values())
+        return {root: found.get(key) for root, key in stamp_keys.items()}
+
+
+def _load_stamp(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "inputs" in value and "files" in value else None
+
+
+def _join(root: str, rel: str) -> str:
+    return rel if root == "." else f"{root}/{rel}"
 
 
 def _by_directory(names: list[str]) -> list[list[str]]:

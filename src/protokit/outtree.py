@@ -6,12 +6,14 @@ file under an output directory belongs to the user and is never overwritten or d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from protokit.errors import ProtokitError
 
@@ -33,6 +35,33 @@ class Drift:
         return not (self.stale or self.missing or self.extra)
 
 
+# What protokit saw in an output directory after its last run: path -> [sha256, size, mtime_ns].
+Stamp = dict[str, list[Any]]
+
+
+def take_stamp(project_root: Path, out_root: str, wanted: dict[str, bytes]) -> Stamp:
+    """Record every file now under out_root: generated ones with their hash, user files with None."""
+    stamp: Stamp = {}
+    for rel, path in _walk(project_root / out_root).items():
+        st = path.stat()
+        content = wanted.get(rel)
+        sha = hashlib.sha256(content).hexdigest() if content is not None else None
+        stamp[rel] = [sha, st.st_size, st.st_mtime_ns]
+    return stamp
+
+
+def matches_stamp(project_root: Path, out_root: str, stamp: Stamp) -> bool:
+    """True when the directory holds exactly the stamped files, none touched since (like make/ninja)."""
+    on_disk = _walk(project_root / out_root)
+    if on_disk.keys() != stamp.keys():
+        return False
+    for rel, path in on_disk.items():
+        st = path.stat()
+        if [st.st_size, st.st_mtime_ns] != stamp[rel][1:]:
+            return False
+    return True
+
+
 def is_generated(data: bytes) -> bool:
     return not data.strip() or bool(_GENERATED_MARK.search(data[:512]))
 
@@ -51,8 +80,12 @@ def _walk(root: Path) -> dict[str, Path]:
     return found
 
 
-def compare(project_root: Path, out_root: str, wanted: dict[str, bytes]) -> Drift:
-    """`wanted` maps paths relative to out_root to their content."""
+def compare(project_root: Path, out_root: str, wanted: dict[str, bytes], stamp: Stamp | None = None) -> Drift:
+    """`wanted` maps paths relative to out_root to their content. `stamp` is the last run's record:
+    files it generated count as ours even without a header (betterproto2's message_pool.py), and
+    files untouched since then are compared by hash instead of being read."""
+    stamp = stamp or {}
+    owned = {rel for rel, entry in stamp.items() if entry[0] is not None}
     drift = Drift()
     prefix = "" if out_root == "." else out_root + "/"
     on_disk = _walk(project_root / out_root)
@@ -61,10 +94,15 @@ def compare(project_root: Path, out_root: str, wanted: dict[str, bytes]) -> Drif
         if path is None:
             drift.missing.append(prefix + rel)
             continue
+        entry = stamp.get(rel)
+        if entry is not None and entry[0] is not None:
+            st = path.stat()
+            if [st.st_size, st.st_mtime_ns] == entry[1:] and entry[0] == hashlib.sha256(content).hexdigest():
+                continue
         data = path.read_bytes()
         if data == content:
             continue
-        if not is_generated(data):
+        if rel not in owned and not is_generated(data):
             raise ProtokitError(
                 f"{prefix}{rel} would be overwritten, but it was not written by a generator "
                 "(no 'DO NOT EDIT' header): move it out of the output directory"
@@ -73,11 +111,49 @@ def compare(project_root: Path, out_root: str, wanted: dict[str, bytes]) -> Drif
     for rel, path in on_disk.items():
         if rel in wanted:
             continue
-        if is_generated(path.read_bytes()):
+        if rel in owned or is_generated(path.read_bytes()):
             drift.extra.append(prefix + rel)
         else:
             drift.user_files.append(prefix + rel)
     return drift
+
+
+def apply(project_root: Path, out_root: str, wanted: dict[str, bytes], drift: Drift) -> None:
+    """Make the directory hold `wanted`. Everything that can fail (compilation, plugins) has already
+    happened; a small change renames staged files into place, a large one swaps the whole tree."""
+    changes = len(drift.stale) + len(drift.missing) + len(drift.extra)
+    if not (project_root / out_root).is_dir() or changes * 4 > len(wanted):
+        replace(project_root, out_root, wanted, drift.user_files)
+        return
+    prefix = "" if out_root == "." else out_root + "/"
+    target = project_root / out_root
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path in sorted(drift.stale + drift.missing):
+            rel = path.removeprefix(prefix)
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.protokit-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(wanted[rel])
+            os.chmod(tmp, 0o644)
+            staged.append((tmp, dest))
+    except BaseException:
+        for tmp, _ in staged:
+            os.unlink(tmp)
+        raise
+    for tmp, dest in staged:
+        os.replace(tmp, dest)
+    for path in drift.extra:
+        (target / path.removeprefix(prefix)).unlink()
+    _remove_empty_dirs(target)
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        path = Path(dirpath)
+        if path != root and not filenames and not any((path / d).exists() for d in dirnames):
+            path.rmdir()
 
 
 def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: list[str]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
@@ -11,9 +14,22 @@ from protokit.errors import ProtokitError
 from protokit.plugins.registry import Plugin
 
 
+def plugin_env() -> dict[str, str]:
+    """The environment plugins run in: protokit's own bin/ first, where tools installed beside it live
+    (betterproto2 runs `ruff` from there), even when the virtualenv is not activated."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
 def run_plugin(plugin: Plugin, image: bytes, names: list[str]) -> list[tuple[str, bytes]]:
     """Run `plugin` for `names` over the descriptors in `image` (topologically ordered, as protoc emits)."""
     fds = descriptor_pb2.FileDescriptorSet.FromString(image)
+    for file in fds.file:
+        # validate.proto comes from a descriptor without source info; plugins such as betterproto2
+        # assume every file has one (parsed files always do).
+        if not file.HasField("source_code_info"):
+            file.source_code_info.SetInParent()
     request = plugin_pb2.CodeGeneratorRequest(
         file_to_generate=names,
         parameter=plugin.spec.parameter,
@@ -21,7 +37,11 @@ def run_plugin(plugin: Plugin, image: bytes, names: list[str]) -> list[tuple[str
     )
     try:
         proc = subprocess.run(
-            list(plugin.executable), input=request.SerializeToString(), capture_output=True, check=False
+            list(plugin.executable),
+            input=request.SerializeToString(),
+            capture_output=True,
+            check=False,
+            env=plugin_env(),
         )
     except OSError as exc:
         raise ProtokitError(f"{plugin.spec.where}: cannot run plugin {plugin.label}: {exc.strerror}") from exc

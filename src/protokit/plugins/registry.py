@@ -13,13 +13,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from google.protobuf.compiler import plugin_pb2
+from typing import TYPE_CHECKING
 
 from protokit.config import PluginSpec
 from protokit.errors import ConfigError
 
-Handler = Callable[[plugin_pb2.CodeGeneratorRequest], plugin_pb2.CodeGeneratorResponse]
+if TYPE_CHECKING:
+    from google.protobuf.compiler import plugin_pb2
+
+Handler = Callable[["plugin_pb2.CodeGeneratorRequest"], "plugin_pb2.CodeGeneratorResponse"]
 
 
 def _mypy_messages(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:

@@ -1,0 +1,132 @@
+"""protokit benchmarks: each figure is a ratio against the reference tool measured in the same run.
+
+    make bench            # or: .venv/bin/python bench/run.py [--files 1000] [--repeat 3]
+
+Runs on a synthetic tree of >= 1,000 protos (bench/tree.py): imports between files, services with
+all four streaming kinds. Work happens on tmpfs (/dev/shm) when there is one, so both tools are
+measured on compute rather than on this machine's disk, whose small-file writes vary ten-fold
+from minute to minute. Timings are medians of interleaved repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(HERE))
+
+from tree import write_tree  # noqa: E402
+
+TARGETS = {
+    "gen_cold_ratio": ("<=", 0.8),
+    "gen_noop_seconds": ("<=", 0.5),
+    "gen_edit_ratio": ("<=", 0.25),
+    "help_seconds": ("<=", 0.3),
+}
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:4])} ...\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def median_of(repeat: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def bench_gen(root: Path, names: list[str], repeat: int, env: dict[str, str]) -> dict[str, float]:
+    protokit = [str(BIN / "protokit"), "gen"]
+    reference = [
+        str(BIN / "python"), "-m", "grpc_tools.protoc", "-Iprotos",
+        "--python_out=ref", "--grpc_python_out=ref", "--mypy_out=quiet:ref", "--mypy_grpc_out=quiet:ref",
+        f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
+        *names,
+    ]
+    cache = Path(env["PROTOKIT_CACHE_DIR"])
+    cold, ref = [], []
+    for _ in range(repeat):  # interleaved, so both tools see the same machine weather
+        shutil.rmtree(root / "generated", ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(timed(protokit, root, env))
+        shutil.rmtree(root / "ref", ignore_errors=True)
+        (root / "ref").mkdir()
+        ref.append(timed(reference, root, env))
+    noop = median_of(repeat, lambda: timed(protokit, root, env))
+    victim = root / "protos" / names[len(names) // 2]
+    original = victim.read_text()
+    edits = []
+    for i in range(repeat):
+        victim.write_text(original.replace("string name = 2;", f"string name = 2;\n  string bench_edit_{i} = {90 + i};"))
+        edits.append(timed(protokit, root, env))
+    victim.write_text(original)
+    timed(protokit, root, env)
+    c, r, e = statistics.median(cold), statistics.median(ref), statistics.median(edits)
+    return {
+        "gen_cold_seconds": c,
+        "gen_reference_seconds": r,
+        "gen_cold_ratio": c / r,
+        "gen_noop_seconds": noop,
+        "gen_edit_seconds": e,
+        "gen_edit_ratio": e / c,
+    }
+
+
+def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
+    return {"help_seconds": median_of(repeat, lambda: timed([str(BIN / "protokit"), "--help"], REPO, env))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=REPO / ".bench" / "results.json")
+    args = parser.parse_args()
+
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="protokit-bench-", dir=base) as tmp:
+        root = Path(tmp) / "tree"
+        names = write_tree(root, args.files)
+        shutil.copy(REPO / "buf.yaml", root / "buf.yaml")
+        shutil.copy(REPO / "buf.gen.yaml", root / "buf.gen.yaml")
+        env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+        env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+        print(f"bench: {len(names)} protos in {root} (tmpfs: {base is not None}), median of {args.repeat}")
+        results: dict[str, float] = {}
+        results.update(bench_gen(root, names, args.repeat, env))
+        results.update(bench_help(max(args.repeat, 5), env))
+
+    failed = False
+    print(f"\n{'figure':<28}{'value':>10}  target")
+    for name, value in results.items():
+        target = TARGETS.get(name)
+        verdict = ""
+        if target:
+            ok = value <= target[1] if target[0] == "<=" else value >= target[1]
+            failed |= not ok
+            verdict = f"{target[0]} {target[1]}  {'ok' if ok else 'MISSED'}"
+        print(f"{name:<28}{value:>10.3f}  {verdict}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"files": len(names), "results": results}, indent=2) + "\n")
+    print(f"\nwritten: {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

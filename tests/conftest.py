@@ -1,0 +1,79 @@
+"""Shared fixtures: a copy of the repo's UserService project in a tmp dir, and a real protokit CLI run.
+
+Every test gets its own protokit cache so results never depend on test order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+BUF = REPO / "node_modules" / ".bin" / "buf"
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under root (no caches), for byte-for-byte comparisons."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def env(cache_dir: Path) -> dict[str, str]:
+    e = dict(os.environ)
+    e["PROTOKIT_CACHE_DIR"] = str(cache_dir)
+    e["PATH"] = os.pathsep.join([str(BIN), e.get("PATH", "")])
+    e["NO_COLOR"] = "1"
+    e.pop("PROTOKIT_DEBUG", None)
+    return e
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the bundled UserService project (protos, buf.yaml, buf.gen.yaml), nothing generated."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    shutil.copytree(REPO / "protos", root / "protos")
+    for name in ("buf.yaml", "buf.gen.yaml"):
+        shutil.copy(REPO / name, root / name)
+    return root
+
+
+@pytest.fixture
+def protokit(env: dict[str, str]) -> Run:
+    """Run the real CLI in a subprocess: `protokit("gen", "--check", cwd=project)`."""
+
+    def run(*args: str, cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "protokit"), *args],
+            cwd=cwd,
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def buf() -> Path:
+    assert BUF.is_file(), "buf is missing: run `make setup` (npm ci installs the pinned @bufbuild/buf)"
+    return BUF
