@@ -67,7 +67,7 @@ def test_same_relative_path_in_two_modules_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "buf.yaml", "version: v2\nmodules:\n  - path: one\n  - path: two\n")
     write(tmp_path, "one/x.proto", 'syntax = "proto3";\n')
     write(tmp_path, "two/x.proto", 'syntax = "proto3";\n')
-    with pytest.raises(ProtokitError, match="both define x.proto"):
+    with pytest.raises(ProtokitError, match=r"both define x\.proto"):
         load_sources(config.load_project(tmp_path))
 
 
