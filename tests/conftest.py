@@ -77,3 +77,27 @@ def protokit(env: dict[str, str]) -> Run:
 def buf() -> Path:
     assert BUF.is_file(), "buf is missing: run `make setup` (npm ci installs the pinned @bufbuild/buf)"
     return BUF
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "protokit tests",
+    "GIT_AUTHOR_EMAIL": "tests@protokit.invalid",
+    "GIT_COMMITTER_NAME": "protokit tests",
+    "GIT_COMMITTER_EMAIL": "tests@protokit.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run real git with a fixed identity and no user config."""
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
+    return proc.stdout
+
+
+def commit_all(cwd: Path, message: str = "commit") -> None:
+    git("add", "-A", cwd=cwd)
+    git("commit", "-q", "-m", message, cwd=cwd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +39,19 @@ def digest(*parts: str | bytes) -> str:
         h.update(part.encode() if isinstance(part, str) else part)
         h.update(b"\0")
     return h.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing: concurrent runs each rename a complete file into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def pack(files: Iterable[tuple[str, bytes]]) -> bytes:

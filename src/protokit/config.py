@@ -106,8 +106,13 @@ def load_project(root: Path) -> Project:
     if not file.exists():
         return Project(root=root, modules=(Module("."),))
     node = yamlfile.load(file, BUF_YAML)
+    # The version decides which keys are valid, so it is checked first (v1 has `build:` etc.).
+    version = node.value.get("version") if isinstance(node.value, dict) else None
+    if version is not None and version.value in ("v1", "v1beta1"):
+        raise ConfigError(
+            version.where, f'version "{version.value}" is not supported: migrate with `buf config migrate`'
+        )
     top = yamlfile.mapping(node, BUF_YAML, _BUF_YAML_KEYS)
-    version = top.get("version")
     if version is None:
         raise ConfigError(Location(BUF_YAML, 1, 1), 'missing "version" (protokit reads buf.yaml v2)')
     if version.value in ("v1", "v1beta1"):

@@ -63,7 +63,14 @@ def matches_stamp(project_root: Path, out_root: str, stamp: Stamp) -> bool:
 
 
 def is_generated(data: bytes) -> bool:
-    return not data.strip() or bool(_GENERATED_MARK.search(data[:512]))
+    """Whether a file carries a generator's header. Empty files do not: they may be a user's py.typed."""
+    return bool(_GENERATED_MARK.search(data[:512]))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _walk(root: Path) -> dict[str, Path]:
@@ -136,7 +143,7 @@ def apply(project_root: Path, out_root: str, wanted: dict[str, bytes], drift: Dr
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.protokit-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(wanted[rel])
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
             staged.append((tmp, dest))
     except BaseException:
         for tmp, _ in staged:
@@ -167,6 +174,7 @@ def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: l
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.protokit-", dir=parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700 directories; the tree should look normal
     try:
         old = _walk(target)
         made: set[Path] = set()

@@ -15,7 +15,8 @@ from pathlib import Path
 from protokit.config import Module, Project
 from protokit.errors import ProtokitError
 
-_IMPORT = re.compile(rb'\bimport\s+(?:(public|weak|option)\s+)?"([^"]+)"\s*;')
+# Both quote styles are valid proto string literals.
+_IMPORT = re.compile(rb"""\bimport\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,13 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
         for path in _scan(module, project.root):
             name = path.relative_to(base).as_posix()
             data = path.read_bytes()
-            matches = _IMPORT.findall(data)
+            matches = [(kind, (double or single).decode()) for kind, double, single in _IMPORT.findall(data)]
             file = ProtoFile(
                 name=name,
                 module=module.path,
                 digest=hashlib.sha256(data).hexdigest(),
-                imports=tuple(sorted({m[1].decode() for m in matches})),
-                public_imports=tuple(sorted({m[1].decode() for m in matches if m[0] == b"public"})),
+                imports=tuple(sorted({target for _, target in matches})),
+                public_imports=tuple(sorted({target for kind, target in matches if kind == b"public"})),
             )
             if name in files:
                 other = files[name]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -75,11 +73,9 @@ def validate_descriptor_set(cache_dir: Path) -> Path:
     for module in (descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2):
         module.DESCRIPTOR.CopyToProto(fds.file.add())  # dependencies first
     fds.file.add().ParseFromString(validate_pb.desc().proto.to_binary())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".validate-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(fds.SerializeToString(deterministic=True))
-    os.replace(tmp, path)  # concurrent runs each write a whole file; the last rename wins
+    from protokit.cache import atomic_write
+
+    atomic_write(path, fds.SerializeToString(deterministic=True))
     return path
 
 
