@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP) $(BUF)
 
@@ -22,16 +22,19 @@ $(BUF): package.json package-lock.json
 
 demo: setup
 	$(BIN)/protokit doctor
+	$(BIN)/protokit lint
 	$(BIN)/protokit gen
 	@echo
 	@echo "Generated tree (generated/):"
 	@find generated -name '*.py*' -not -path '*/__pycache__/*' | sort | sed 's/^/  /'
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+# protokit's own code: ruff and mypy --strict (part of `make test`, so CI enforces them).
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 bench: setup

@@ -42,7 +42,9 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:4])} ...\n{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:4])} ...\n{proc.stderr[-2000:]}"
+        )
     return elapsed
 
 
@@ -53,8 +55,14 @@ def median_of(repeat: int, fn: Callable[[], float]) -> float:
 def bench_gen(root: Path, names: list[str], repeat: int, env: dict[str, str]) -> dict[str, float]:
     protokit = [str(BIN / "protokit"), "gen"]
     reference = [
-        str(BIN / "python"), "-m", "grpc_tools.protoc", "-Iprotos",
-        "--python_out=ref", "--grpc_python_out=ref", "--mypy_out=quiet:ref", "--mypy_grpc_out=quiet:ref",
+        str(BIN / "python"),
+        "-m",
+        "grpc_tools.protoc",
+        "-Iprotos",
+        "--python_out=ref",
+        "--grpc_python_out=ref",
+        "--mypy_out=quiet:ref",
+        "--mypy_grpc_out=quiet:ref",
         f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
         *names,
@@ -73,7 +81,9 @@ def bench_gen(root: Path, names: list[str], repeat: int, env: dict[str, str]) ->
     original = victim.read_text()
     edits = []
     for i in range(repeat):
-        victim.write_text(original.replace("string name = 2;", f"string name = 2;\n  string bench_edit_{i} = {90 + i};"))
+        victim.write_text(
+            original.replace("string name = 2;", f"string name = 2;\n  string bench_edit_{i} = {90 + i};")
+        )
         edits.append(timed(protokit, root, env))
     victim.write_text(original)
     timed(protokit, root, env)

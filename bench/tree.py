@@ -30,19 +30,29 @@ def render_file(pkg: int, idx: int, files_per_pkg: int) -> str:
     lines.append("  // Labels.\n  map<string, string> labels = 5;\n")
     for n, ref in enumerate(refs):
         lines.append(f"  // Related item.\n  {ref} related_{n} = {10 + n};\n")
-    lines.append("  // Payload.\n  oneof payload {\n    // Text.\n    string text = 20;\n    // Number.\n    int64 number = 21;\n  }\n}\n\n")
+    lines.append(
+        "  // Payload.\n  oneof payload {\n    // Text.\n    string text = 20;\n    // Number.\n    int64 number = 21;\n  }\n}\n\n"
+    )
     lines.append(f"// {name}State is a lifecycle state.\nenum {name}State {{\n")
     upper = f"ITEM{idx:03d}_STATE"
     lines.append(f"  // Unset.\n  {upper}_UNSPECIFIED = 0;\n  // Live.\n  {upper}_ACTIVE = 1;\n}}\n\n")
     for rpc in ("Get", "List", "Upload", "Sync"):
-        lines.append(f"// {rpc}{name}Request is a request.\nmessage {rpc}{name}Request {{\n  // Identifier.\n  string id = 1;\n}}\n\n")
-        lines.append(f"// {rpc}{name}Response is a response.\nmessage {rpc}{name}Response {{\n  // Item.\n  {name} item = 1;\n}}\n\n")
+        lines.append(
+            f"// {rpc}{name}Request is a request.\nmessage {rpc}{name}Request {{\n  // Identifier.\n  string id = 1;\n}}\n\n"
+        )
+        lines.append(
+            f"// {rpc}{name}Response is a response.\nmessage {rpc}{name}Response {{\n  // Item.\n  {name} item = 1;\n}}\n\n"
+        )
     if idx % 2 == 0:  # half of the files carry a service with all four RPC kinds
         lines.append(f"// {name}Service serves {name}.\nservice {name}Service {{\n")
         lines.append(f"  // Get one.\n  rpc Get{name}(Get{name}Request) returns (Get{name}Response);\n")
         lines.append(f"  // Stream many.\n  rpc List{name}(List{name}Request) returns (stream List{name}Response);\n")
-        lines.append(f"  // Upload many.\n  rpc Upload{name}(stream Upload{name}Request) returns (Upload{name}Response);\n")
-        lines.append(f"  // Sync both ways.\n  rpc Sync{name}(stream Sync{name}Request) returns (stream Sync{name}Response);\n}}\n")
+        lines.append(
+            f"  // Upload many.\n  rpc Upload{name}(stream Upload{name}Request) returns (Upload{name}Response);\n"
+        )
+        lines.append(
+            f"  // Sync both ways.\n  rpc Sync{name}(stream Sync{name}Request) returns (stream Sync{name}Response);\n}}\n"
+        )
     return "".join(lines)
 
 

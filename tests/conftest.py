@@ -41,6 +41,7 @@ def env(cache_dir: Path) -> dict[str, str]:
     e["PROTOKIT_CACHE_DIR"] = str(cache_dir)
     e["PATH"] = os.pathsep.join([str(BIN), e.get("PATH", "")])
     e["NO_COLOR"] = "1"
+    e["PROTOKIT_BUF"] = str(BUF)  # tmp projects have no node_modules of their own
     e.pop("PROTOKIT_DEBUG", None)
     return e
 

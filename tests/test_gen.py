@@ -552,13 +552,12 @@ def test_generated_code_passes_mypy_strict_with_typed_aio_client_and_servicer(
 
 
 def _buf_generate(project: Path, buf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
-    from protokit import cache as cache_mod
-    from protokit import compile, config
+    from protokit import config
+    from protokit.image import project_image
 
     monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(cache))
-    loaded = config.load_project(project)
-    image = compile.build_descriptor_set(loaded, cache_mod.cache_dir(), ["user/v1/user_service.proto"], ("protos",))
-    (tmp_path / "image.binpb").write_bytes(image)
+    image = project_image(config.load_project(project))  # the image lint and breaking use
+    (tmp_path / "image.binpb").write_bytes(image.read_bytes())
     out = tmp_path / "bufout"
     env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
     env["BUF_CACHE_DIR"] = str(tmp_path / "buf-cache")

@@ -9,11 +9,14 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from protokit import __version__
+
+if TYPE_CHECKING:
+    from protokit import formats
 from protokit.errors import EXIT_FINDINGS, ProtokitError
 
 app = typer.Typer(
@@ -65,6 +68,57 @@ def gen(
     report.render_gen(result, check, fmt.value)
     if check and not result.drift.clean:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def lint(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories to lint (default: all modules).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif.")] = "text",
+) -> None:
+    """Lint the protos with buf (rules from buf.yaml) and protokit's Python-target PY rules."""
+    from protokit import config, formats
+    from protokit import lint as lint_lib
+
+    chosen = _finding_format(fmt)
+    project = config.load_project(config.find_root(Path.cwd()))
+    result = lint_lib.lint(project, paths or [])
+    formats.render(result.findings, chosen, "lint", result.files)
+    if result.findings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def breaking(
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against", help="Baseline: a git ref (main, origin/main, v1.2.0, HEAD~1), a directory or an image."
+        ),
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif.")] = "text",
+) -> None:
+    """Report breaking changes of the working tree against a baseline (buf's rules + validation contracts)."""
+    from protokit import breaking as breaking_lib
+    from protokit import config, formats
+
+    chosen = _finding_format(fmt)
+    project = config.load_project(config.find_root(Path.cwd()))
+    result = breaking_lib.breaking(project, against)
+    formats.render(result.findings, chosen, f"breaking against {result.against}", result.files)
+    if result.findings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _finding_format(value: str) -> formats.FindingFormat:
+    from protokit import formats
+
+    try:
+        return formats.FindingFormat(value)
+    except ValueError:
+        choices = ", ".join(f.value for f in formats.FindingFormat)
+        raise typer.BadParameter(f"{value!r} is not one of {choices}", param_hint="'--format'") from None
 
 
 @app.command()

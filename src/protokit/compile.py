@@ -106,14 +106,8 @@ def compile_error(project: Project, result: ProtocResult, what: str = "compilati
     return CompileError(what, lines)
 
 
-def build_descriptor_set(
-    project: Project, cache_dir: Path, files: Sequence[str], modules: Iterable[str], extra: Sequence[str] = ()
-) -> bytes:
-    """Compile `files` (names relative to their module roots) to an image; raise CompileError on failure.
-
-    `extra` are further protoc arguments (output flags) run in the same call, since parsing once
-    is what makes protoc fast.
-    """
+def build_descriptor_set(project: Project, cache_dir: Path, files: Sequence[str], modules: Iterable[str]) -> bytes:
+    """Compile `files` (names relative to their module roots) to an image; raise CompileError on failure."""
     with tempfile.TemporaryDirectory(prefix="protokit-") as tmp:
         image = Path(tmp) / "image.binpb"
         args = [
@@ -121,51 +115,9 @@ def build_descriptor_set(
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={image}",
-            *extra,
             *files,
         ]
         result = run_protoc(args)
         if result.returncode != 0:
             raise compile_error(project, result)
-        return explicit_json_names_only(image.read_bytes())
-
-
-def default_json_name(name: str) -> str:
-    """protoc's ToJsonName: drop underscores, upper-case the letter after each."""
-    out, upper = [], False
-    for c in name:
-        if c == "_":
-            upper = True
-        elif upper:
-            out.append(c.upper())
-            upper = False
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def explicit_json_names_only(image: bytes) -> bytes:
-    """Drop json_name where it is protoc's default, keeping the ones written in the .proto.
-
-    --descriptor_set_out fills in every json_name, but protoc's own generators only see explicit
-    ones; Python code generated from the image (`buf generate image.binpb`) would embed them all
-    and differ from `protokit gen`. buf recomputes defaults, so lint and breaking see no change.
-    """
-    from google.protobuf import descriptor_pb2
-
-    fds = descriptor_pb2.FileDescriptorSet.FromString(image)
-
-    def strip(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
-        for message in messages:
-            for f in message.field:
-                if f.json_name == default_json_name(f.name):
-                    f.ClearField("json_name")
-            for ext in message.extension:
-                ext.ClearField("json_name")
-            strip(message.nested_type)
-
-    for file in fds.file:
-        strip(file.message_type)
-        for ext in file.extension:
-            ext.ClearField("json_name")
-    return fds.SerializeToString(deterministic=True)
+        return image.read_bytes()

@@ -27,7 +27,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1auser/v1/user_service.proto\x12\x07user.v1\x1a\x1b\x62uf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x02\n\x04User\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12.\n\x08username\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$\x12\x16\n\x05\x65mail\x18\x03 \x01(\tB\x07\xbaH\x04r\x02`\x01\x12)\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12%\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfile\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0bUserProfile\x12\x1d\n\x0c\x64isplay_name\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x15\n\x03\x62io\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\x12\"\n\navatar_uri\x18\x03 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01\"\xe8\x01\n\tUserEvent\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32\x17.user.v1.UserEvent.TypeB\x0b\xbaH\x08\x82\x01\x02\x10\x01\xc8\x01\x01\x12#\n\x04user\x18\x02 \x01(\x0b\x32\r.user.v1.UserB\x06\xbaH\x03\xc8\x01\x01\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cTYPE_CREATED\x10\x01\x12\x10\n\x0cTYPE_UPDATED\x10\x02\x12\x10\n\x0cTYPE_DELETED\x10\x03\")\n\x0eGetUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01\".\n\x0fGetUserResponse\x12\x1b\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.User\"\xdc\x01\n\x11\x43reateUserRequest\x12\x31\n\x08username\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$\xc8\x01\x01\x12\x19\n\x05\x65mail\x18\x02 \x01(\tB\n\xbaH\x07r\x02`\x01\xc8\x01\x01\x12\x1f\n\x08password\x18\x03 \x01(\tB\r\xbaH\nr\x05\x10\x0c\x18\x80\x01\xc8\x01\x01\x12)\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12-\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfileB\x06\xbaH\x03\xc8\x01\x01\"1\n\x12\x43reateUserResponse\x12\x1b\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.User\"\xce\x02\n\x11UpdateUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01\x12\x33\n\x08username\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$H\x00\x88\x01\x01\x12\x1b\n\x05\x65mail\x18\x03 \x01(\tB\x07\xbaH\x04r\x02`\x01H\x01\x88\x01\x01\x12.\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01H\x02\x88\x01\x01\x12%\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfile\x12W\n\x0bupdate_mask\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB&\xbaH#\xe2\x01 \x12\x08username\x12\x05\x65mail\x12\x04role\x12\x07profileB\x0b\n\t_usernameB\x08\n\x06_emailB\x07\n\x05_role\"1\n\x12UpdateUserResponse\x12\x1b\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.User\",\n\x11\x44\x65leteUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01\"\x14\n\x12\x44\x65leteUserResponse\"O\n\x10ListUsersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"J\n\x11ListUsersResponse\x12\x1c\n\x05users\x18\x01 \x03(\x0b\x32\r.user.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x17\x42\x61tchCreateUsersRequest\x12\x33\n\x07request\x18\x01 \x01(\x0b\x32\x1a.user.v1.CreateUserRequestB\x06\xbaH\x03\xc8\x01\x01\"O\n\x18\x42\x61tchCreateUsersResponse\x12\x15\n\rcreated_count\x18\x01 \x01(\x05\x12\x1c\n\x05users\x18\x02 \x03(\x0b\x32\r.user.v1.User\"z\n\x11WatchUsersRequest\x12$\n\x08user_ids\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\xe8\x07\x18\x01\"\x05r\x03\xb0\x01\x01\x12?\n\x0b\x65vent_types\x18\x02 \x03(\x0e\x32\x17.user.v1.UserEvent.TypeB\x11\xbaH\x0e\x92\x01\x0b\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\"?\n\x12WatchUsersResponse\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.user.v1.UserEventB\x06\xbaH\x03\xc8\x01\x01*f\n\x08UserRole\x12\x19\n\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_ROLE_VIEWER\x10\x01\x12\x14\n\x10USER_ROLE_MEMBER\x10\x02\x12\x13\n\x0fUSER_ROLE_ADMIN\x10\x03\x32\x8c\x04\n\x0bUserService\x12<\n\x07GetUser\x12\x17.user.v1.GetUserRequest\x1a\x18.user.v1.GetUserResponse\x12\x45\n\nCreateUser\x12\x1a.user.v1.CreateUserRequest\x1a\x1b.user.v1.CreateUserResponse\x12\x45\n\nUpdateUser\x12\x1a.user.v1.UpdateUserRequest\x1a\x1b.user.v1.UpdateUserResponse\x12\x45\n\nDeleteUser\x12\x1a.user.v1.DeleteUserRequest\x1a\x1b.user.v1.DeleteUserResponse\x12\x44\n\tListUsers\x12\x19.user.v1.ListUsersRequest\x1a\x1a.user.v1.ListUsersResponse0\x01\x12Y\n\x10\x42\x61tchCreateUsers\x12 .user.v1.BatchCreateUsersRequest\x1a!.user.v1.BatchCreateUsersResponse(\x01\x12I\n\nWatchUsers\x12\x1a.user.v1.WatchUsersRequest\x1a\x1b.user.v1.WatchUsersResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1auser/v1/user_service.proto\x12\x07user.v1\x1a\x1b\x62uf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n\x04User\x12\x18\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x38\n\x08username\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$R\x08username\x12\x1d\n\x05\x65mail\x18\x03 \x01(\tB\x07\xbaH\x04r\x02`\x01R\x05\x65mail\x12/\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12.\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfileR\x07profile\x12;\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\"\x84\x01\n\x0bUserProfile\x12*\n\x0c\x64isplay_name\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x0b\x64isplayName\x12\x1a\n\x03\x62io\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03R\x03\x62io\x12-\n\navatar_uri\x18\x03 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01R\tavatarUri\"\xff\x01\n\tUserEvent\x12\x38\n\x04type\x18\x01 \x01(\x0e\x32\x17.user.v1.UserEvent.TypeB\x0b\xbaH\x08\x82\x01\x02\x10\x01\xc8\x01\x01R\x04type\x12)\n\x04user\x18\x02 \x01(\x0b\x32\r.user.v1.UserB\x06\xbaH\x03\xc8\x01\x01R\x04user\x12\x39\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\"R\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cTYPE_CREATED\x10\x01\x12\x10\n\x0cTYPE_UPDATED\x10\x02\x12\x10\n\x0cTYPE_DELETED\x10\x03\"-\n\x0eGetUserRequest\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01R\x02id\"4\n\x0fGetUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"\x86\x02\n\x11\x43reateUserRequest\x12;\n\x08username\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$\xc8\x01\x01R\x08username\x12 \n\x05\x65mail\x18\x02 \x01(\tB\n\xbaH\x07r\x02`\x01\xc8\x01\x01R\x05\x65mail\x12)\n\x08password\x18\x03 \x01(\tB\r\xbaH\nr\x05\x10\x0c\x18\x80\x01\xc8\x01\x01R\x08password\x12/\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12\x36\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfileB\x06\xbaH\x03\xc8\x01\x01R\x07profile\"7\n\x12\x43reateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"\xfe\x02\n\x11UpdateUserRequest\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01R\x02id\x12=\n\x08username\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x03\x18\x32\x32\x11^[a-z][a-z0-9_]*$H\x00R\x08username\x88\x01\x01\x12\"\n\x05\x65mail\x18\x03 \x01(\tB\x07\xbaH\x04r\x02`\x01H\x01R\x05\x65mail\x88\x01\x01\x12\x34\n\x04role\x18\x04 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xbaH\x05\x82\x01\x02\x10\x01H\x02R\x04role\x88\x01\x01\x12.\n\x07profile\x18\x05 \x01(\x0b\x32\x14.user.v1.UserProfileR\x07profile\x12\x63\n\x0bupdate_mask\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB&\xbaH#\xe2\x01 \x12\x08username\x12\x05\x65mail\x12\x04role\x12\x07profileR\nupdateMaskB\x0b\n\t_usernameB\x08\n\x06_emailB\x07\n\x05_role\"7\n\x12UpdateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"0\n\x11\x44\x65leteUserRequest\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01R\x02id\"\x14\n\x12\x44\x65leteUserResponse\"d\n\x10ListUsersRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"`\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\r.user.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n\x17\x42\x61tchCreateUsersRequest\x12<\n\x07request\x18\x01 \x01(\x0b\x32\x1a.user.v1.CreateUserRequestB\x06\xbaH\x03\xc8\x01\x01R\x07request\"d\n\x18\x42\x61tchCreateUsersResponse\x12#\n\rcreated_count\x18\x01 \x01(\x05R\x0c\x63reatedCount\x12#\n\x05users\x18\x02 \x03(\x0b\x32\r.user.v1.UserR\x05users\"\x8f\x01\n\x11WatchUsersRequest\x12-\n\x08user_ids\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\xe8\x07\x18\x01\"\x05r\x03\xb0\x01\x01R\x07userIds\x12K\n\x0b\x65vent_types\x18\x02 \x03(\x0e\x32\x17.user.v1.UserEvent.TypeB\x11\xbaH\x0e\x92\x01\x0b\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00R\neventTypes\"F\n\x12WatchUsersResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.user.v1.UserEventB\x06\xbaH\x03\xc8\x01\x01R\x05\x65vent*f\n\x08UserRole\x12\x19\n\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_ROLE_VIEWER\x10\x01\x12\x14\n\x10USER_ROLE_MEMBER\x10\x02\x12\x13\n\x0fUSER_ROLE_ADMIN\x10\x03\x32\x8c\x04\n\x0bUserService\x12<\n\x07GetUser\x12\x17.user.v1.GetUserRequest\x1a\x18.user.v1.GetUserResponse\x12\x45\n\nCreateUser\x12\x1a.user.v1.CreateUserRequest\x1a\x1b.user.v1.CreateUserResponse\x12\x45\n\nUpdateUser\x12\x1a.user.v1.UpdateUserRequest\x1a\x1b.user.v1.UpdateUserResponse\x12\x45\n\nDeleteUser\x12\x1a.user.v1.DeleteUserRequest\x1a\x1b.user.v1.DeleteUserResponse\x12\x44\n\tListUsers\x12\x19.user.v1.ListUsersRequest\x1a\x1a.user.v1.ListUsersResponse0\x01\x12Y\n\x10\x42\x61tchCreateUsers\x12 .user.v1.BatchCreateUsersRequest\x1a!.user.v1.BatchCreateUsersResponse(\x01\x12I\n\nWatchUsers\x12\x1a.user.v1.WatchUsersRequest\x1a\x1b.user.v1.WatchUsersResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -88,44 +88,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHUSERSREQUEST'].fields_by_name['event_types']._serialized_options = b'\272H\016\222\001\013\030\001\"\007\202\001\004\020\001 \000'
   _globals['_WATCHUSERSRESPONSE'].fields_by_name['event']._loaded_options = None
   _globals['_WATCHUSERSRESPONSE'].fields_by_name['event']._serialized_options = b'\272H\003\310\001\001'
-  _globals['_USERROLE']._serialized_start=2086
-  _globals['_USERROLE']._serialized_end=2188
+  _globals['_USERROLE']._serialized_start=2417
+  _globals['_USERROLE']._serialized_end=2519
   _globals['_USER']._serialized_start=136
-  _globals['_USER']._serialized_end=416
-  _globals['_USERPROFILE']._serialized_start=418
-  _globals['_USERPROFILE']._serialized_end=521
-  _globals['_USEREVENT']._serialized_start=524
-  _globals['_USEREVENT']._serialized_end=756
-  _globals['_USEREVENT_TYPE']._serialized_start=674
-  _globals['_USEREVENT_TYPE']._serialized_end=756
-  _globals['_GETUSERREQUEST']._serialized_start=758
-  _globals['_GETUSERREQUEST']._serialized_end=799
-  _globals['_GETUSERRESPONSE']._serialized_start=801
-  _globals['_GETUSERRESPONSE']._serialized_end=847
-  _globals['_CREATEUSERREQUEST']._serialized_start=850
-  _globals['_CREATEUSERREQUEST']._serialized_end=1070
-  _globals['_CREATEUSERRESPONSE']._serialized_start=1072
-  _globals['_CREATEUSERRESPONSE']._serialized_end=1121
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1124
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1458
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1460
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1509
-  _globals['_DELETEUSERREQUEST']._serialized_start=1511
-  _globals['_DELETEUSERREQUEST']._serialized_end=1555
-  _globals['_DELETEUSERRESPONSE']._serialized_start=1557
-  _globals['_DELETEUSERRESPONSE']._serialized_end=1577
-  _globals['_LISTUSERSREQUEST']._serialized_start=1579
-  _globals['_LISTUSERSREQUEST']._serialized_end=1658
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1660
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1734
-  _globals['_BATCHCREATEUSERSREQUEST']._serialized_start=1736
-  _globals['_BATCHCREATEUSERSREQUEST']._serialized_end=1814
-  _globals['_BATCHCREATEUSERSRESPONSE']._serialized_start=1816
-  _globals['_BATCHCREATEUSERSRESPONSE']._serialized_end=1895
-  _globals['_WATCHUSERSREQUEST']._serialized_start=1897
-  _globals['_WATCHUSERSREQUEST']._serialized_end=2019
-  _globals['_WATCHUSERSRESPONSE']._serialized_start=2021
-  _globals['_WATCHUSERSRESPONSE']._serialized_end=2084
-  _globals['_USERSERVICE']._serialized_start=2191
-  _globals['_USERSERVICE']._serialized_end=2715
+  _globals['_USER']._serialized_end=476
+  _globals['_USERPROFILE']._serialized_start=479
+  _globals['_USERPROFILE']._serialized_end=611
+  _globals['_USEREVENT']._serialized_start=614
+  _globals['_USEREVENT']._serialized_end=869
+  _globals['_USEREVENT_TYPE']._serialized_start=787
+  _globals['_USEREVENT_TYPE']._serialized_end=869
+  _globals['_GETUSERREQUEST']._serialized_start=871
+  _globals['_GETUSERREQUEST']._serialized_end=916
+  _globals['_GETUSERRESPONSE']._serialized_start=918
+  _globals['_GETUSERRESPONSE']._serialized_end=970
+  _globals['_CREATEUSERREQUEST']._serialized_start=973
+  _globals['_CREATEUSERREQUEST']._serialized_end=1235
+  _globals['_CREATEUSERRESPONSE']._serialized_start=1237
+  _globals['_CREATEUSERRESPONSE']._serialized_end=1292
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1295
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1677
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=1679
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=1734
+  _globals['_DELETEUSERREQUEST']._serialized_start=1736
+  _globals['_DELETEUSERREQUEST']._serialized_end=1784
+  _globals['_DELETEUSERRESPONSE']._serialized_start=1786
+  _globals['_DELETEUSERRESPONSE']._serialized_end=1806
+  _globals['_LISTUSERSREQUEST']._serialized_start=1808
+  _globals['_LISTUSERSREQUEST']._serialized_end=1908
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1910
+  _globals['_LISTUSERSRESPONSE']._serialized_end=2006
+  _globals['_BATCHCREATEUSERSREQUEST']._serialized_start=2008
+  _globals['_BATCHCREATEUSERSREQUEST']._serialized_end=2095
+  _globals['_BATCHCREATEUSERSRESPONSE']._serialized_start=2097
+  _globals['_BATCHCREATEUSERSRESPONSE']._serialized_end=2197
+  _globals['_WATCHUSERSREQUEST']._serialized_start=2200
+  _globals['_WATCHUSERSREQUEST']._serialized_end=2343
+  _globals['_WATCHUSERSRESPONSE']._serialized_start=2345
+  _globals['_WATCHUSERSRESPONSE']._serialized_end=2415
+  _globals['_USERSERVICE']._serialized_start=2522
+  _globals['_USERSERVICE']._serialized_end=3046
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,116 @@
+"""Running the real buf binary on protoc images, the way buf would run on the workspace itself.
+
+buf reads a protoc image but ignores buf.yaml's per-module sections for it, so protokit works out
+each module's effective lint/breaking config itself (buf v2: a module's own section replaces the
+top-level one), rewrites its paths from workspace-relative to image-relative, and passes it
+explicitly as v2 JSON. Findings come back with image paths and get the module prefix again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protokit.config import Module, Project
+from protokit.errors import ProtokitError
+from protokit.findings import Finding
+from protokit.yamlfile import Node
+
+
+@dataclass(frozen=True)
+class Section:
+    """One module's effective lint or breaking config, ready for `buf --config`."""
+
+    module: Module
+    config: dict[str, Any]
+    ignore_all: bool  # `ignore` names the module directory itself: buf would report nothing
+
+
+def plain(node: Node | None) -> Any:
+    """A YAML node as plain Python values."""
+    if node is None:
+        return None
+    if isinstance(node.value, dict):
+        return {k: plain(v) for k, v in node.value.items()}
+    if isinstance(node.value, list):
+        return [plain(v) for v in node.value]
+    return node.value
+
+
+def _rewrite(paths: Sequence[str], module: Module) -> tuple[list[str], bool]:
+    """Workspace-relative paths -> paths inside this module's image; True if one is the module itself."""
+    prefix = "" if module.path == "." else module.path + "/"
+    out, whole_module = [], False
+    for p in paths:
+        p = p.rstrip("/")
+        if p == module.path:
+            whole_module = True
+        elif not prefix or p.startswith(prefix):
+            out.append(p[len(prefix) :])
+    return out, whole_module
+
+
+def effective_sections(project: Project, kind: str) -> list[Section]:
+    """kind is "lint" or "breaking"."""
+    top: dict[str, Any] = {}
+    if project.buf_yaml is not None and isinstance(project.buf_yaml.value, dict):
+        top = plain(project.buf_yaml.value.get(kind)) or {}
+    sections = []
+    for module in project.modules:
+        own = plain(module.lint if kind == "lint" else module.breaking)
+        raw = dict(own if own is not None else top)
+        ignore_all = False
+        if "ignore" in raw:
+            raw["ignore"], ignore_all = _rewrite(raw["ignore"], module)
+        if "ignore_only" in raw:
+            only = {rule: _rewrite(paths, module)[0] for rule, paths in raw["ignore_only"].items()}
+            raw["ignore_only"] = {rule: paths for rule, paths in only.items() if paths}
+        sections.append(Section(module, {"version": "v2", kind: raw}, ignore_all))
+    return sections
+
+
+def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
+    """Run buf with --error-format=json; findings as dicts. Any other failure (an invalid rule in
+    buf.yaml, a broken buf install) is relayed as an error, exit 2."""
+    proc = subprocess.run(
+        [str(buf), *args, "--error-format", "json"], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if proc.returncode not in (0, 100):
+        message = proc.stderr.strip() or proc.stdout.strip() or f"buf exited {proc.returncode}"
+        raise ProtokitError(f"buf {args[0]} failed ({buf}): {message.removeprefix('Failure: ')}")
+    findings = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            findings.append(json.loads(line))
+    if proc.returncode == 100 and not findings:
+        raise ProtokitError(f"buf failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return findings
+
+
+def to_finding(raw: dict[str, Any], module: Module) -> Finding:
+    path = raw.get("path", "")
+    if path and module.path != ".":
+        path = f"{module.path}/{path}"
+    return Finding(
+        path=path,
+        start_line=int(raw.get("start_line", 0)),
+        start_column=int(raw.get("start_column", 0)),
+        end_line=int(raw.get("end_line", 0)),
+        end_column=int(raw.get("end_column", 0)),
+        type=str(raw.get("type", "")),
+        message=str(raw.get("message", "")),
+        source="buf",
+    )
+
+
+def path_args(names: Sequence[str]) -> list[str]:
+    """--path for each file: exact names, so imports (google/*, buf/*) and other modules stay out."""
+    args = []
+    for name in sorted(set(names)):
+        args += ["--path", name]
+    return args

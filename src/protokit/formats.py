@@ -1,0 +1,184 @@
+"""Findings rendered for people (rich text grouped by file) and machines (json, github, junit, sarif).
+
+Machine formats are stable: keys and element names do not change between releases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from itertools import groupby
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from protokit import __version__
+from protokit.findings import Finding
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+class FindingFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+    junit = "junit"
+    sarif = "sarif"
+
+
+def to_json_lines(findings: Sequence[Finding]) -> str:
+    return "".join(json.dumps(f.to_json(), sort_keys=False) + "\n" for f in findings)
+
+
+def _github_escape(value: str, property_value: bool = False) -> str:
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        value = value.replace(":", "%3A").replace(",", "%2C")
+    return value
+
+
+def to_github(findings: Sequence[Finding]) -> str:
+    """GitHub Actions workflow commands: one ::error annotation per finding."""
+    lines = []
+    for f in findings:
+        props = []
+        if f.path:
+            props.append(f"file={_github_escape(f.path, True)}")
+            props += [f"line={f.start_line}", f"col={f.start_column}"]
+            props += [f"endLine={f.end_line}", f"endColumn={f.end_column}"]
+        props.append(f"title={_github_escape(f.type, True)}")
+        lines.append(f"::error {','.join(props)}::{_github_escape(f.message)}\n")
+    return "".join(lines)
+
+
+def to_junit(findings: Sequence[Finding], suite: str) -> str:
+    """JUnit XML: a testsuite per file, a failing testcase per finding (what CI test reporters read)."""
+    root = ET.Element("testsuites", name=suite, tests=str(len(findings)), failures=str(len(findings)))
+    for path, group in groupby(sorted(findings, key=lambda f: f.path), key=lambda f: f.path):
+        items = list(group)
+        ts = ET.SubElement(
+            root, "testsuite", name=path or "(workspace)", tests=str(len(items)), failures=str(len(items))
+        )
+        for f in items:
+            case = ET.SubElement(
+                ts, "testcase", name=f"{path}:{f.start_line}:{f.start_column}:{f.type}", classname=path
+            )
+            failure = ET.SubElement(case, "failure", message=f.message, type=f.type)
+            failure.text = f"{path}:{f.start_line}:{f.start_column}: {f.message} ({f.type})"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def to_sarif(findings: Sequence[Finding], purposes: dict[str, str] | None = None) -> str:
+    """SARIF 2.1.0 with the schema's required fields, for code-scanning uploads."""
+    purposes = purposes or {}
+    rule_ids = sorted({f.type for f in findings})
+    rules = [
+        {
+            "id": rid,
+            "shortDescription": {"text": purposes.get(rid, rid)},
+            "properties": {"source": _source(rid, findings)},
+        }
+        for rid in rule_ids
+    ]
+    results: list[dict[str, Any]] = []
+    for f in findings:
+        result: dict[str, Any] = {
+            "ruleId": f.type,
+            "ruleIndex": rule_ids.index(f.type),
+            "level": "error",
+            "message": {"text": f.message},
+        }
+        if f.path:
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.path},
+                        "region": {
+                            "startLine": max(f.start_line, 1),
+                            "startColumn": max(f.start_column, 1),
+                            "endLine": max(f.end_line, 1),
+                            "endColumn": max(f.end_column, 1),
+                        },
+                    }
+                }
+            ]
+        results.append(result)
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "protokit",
+                        "version": __version__,
+                        "informationUri": "https://github.com/protokit/protokit",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _source(rule_id: str, findings: Sequence[Finding]) -> str:
+    return next(f.source for f in findings if f.type == rule_id)
+
+
+def render_text(findings: Sequence[Finding], what: str, files: int) -> None:
+    """Grouped by file, rule ID shown; a summary line last."""
+    from rich.markup import escape
+
+    from protokit.report import stdout_console
+
+    console = stdout_console()
+    for path, group in groupby(sorted(findings, key=lambda f: (f.path, f)), key=lambda f: f.path):
+        console.print(f"[bold underline]{escape(path or '(workspace)')}[/]")
+        for f in group:
+            where = f"{f.start_line}:{f.start_column}" if f.path else ""
+            tag = "" if f.source == "buf" else " [dim](protokit)[/]"
+            console.print(f"  [cyan]{where:>8}[/]  {escape(f.message)}  [yellow]{f.type}[/]{tag}")
+        console.print()
+    if findings:
+        files_hit = len({f.path for f in findings})
+        console.print(f"[bold red]✗[/] {len(findings)} {what} finding(s) in {files_hit} file(s)")
+    else:
+        console.print(f"[green]✓[/] {what}: no findings ({files} files)")
+
+
+def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: int) -> None:
+    import sys
+
+    if fmt is FindingFormat.text:
+        render_text(findings, what, files)
+        return
+    if fmt is FindingFormat.json:
+        out = to_json_lines(findings)
+    elif fmt is FindingFormat.github:
+        out = to_github(findings)
+    elif fmt is FindingFormat.junit:
+        out = to_junit(findings, f"protokit {what}")
+    else:
+        out = to_sarif(findings, rule_purposes())
+    sys.stdout.write(out)
+
+
+def rule_purposes() -> dict[str, str]:
+    """Purposes of protokit's own rules for SARIF rule descriptions (buf's rules keep their IDs)."""
+    purposes: dict[str, str] = {}
+    try:
+        from protokit import pyrules
+
+        purposes.update({r.id: r.purpose for r in pyrules.RULES})
+    except ImportError:
+        pass
+    try:
+        from protokit import validate_breaking
+
+        purposes.update({r.id: r.purpose for r in validate_breaking.RULES})
+    except ImportError:
+        pass
+    return purposes

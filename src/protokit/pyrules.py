@@ -1,0 +1,428 @@
+"""protokit's own lint rules for Python targets: what `buf lint` cannot know about Python.
+
+Written like buf's rule registry: every rule is a small spec (ID, one-sentence purpose, check) in
+the "PY" category, and a check is a pure function over the descriptors of the files being linted
+that yields findings at the offending element's source location.
+
+The conditions are those of the generators protokit runs: protoc's Python generator (module
+names), the protobuf Python runtime (module globals, EnumTypeWrapper), grpcio-tools' gRPC
+generator and mypy-protobuf (its PYTHON_RESERVED and PROTO_ENUM_RESERVED sets, `import sys`,
+`_`-prefixed aliases and `Global___` type aliases).
+"""
+
+from __future__ import annotations
+
+import keyword
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto, FileDescriptorProto
+
+from protokit.findings import Finding, at_location
+
+if TYPE_CHECKING:
+    from protokit.pyproject_config import PyLintConfig
+
+CATEGORY = "PY"
+
+# SourceCodeInfo paths (field numbers of descriptor.proto).
+_PACKAGE = (2,)
+_SYNTAX = (12,)
+_EDITION = (14,)
+
+# mypy-protobuf 5.x's PYTHON_RESERVED is exactly keyword.kwlist (soft keywords such as `match`
+# are valid attribute names and need no mangling).
+_KEYWORDS = frozenset(keyword.kwlist)
+
+# Attributes of google.protobuf's EnumTypeWrapper: an enum value with one of these names is
+# shadowed (`Color.Name` is the method). The first five are mypy-protobuf's PROTO_ENUM_RESERVED.
+_ENUM_WRAPPER_ATTRS = frozenset({"Name", "Value", "keys", "values", "items", "DESCRIPTOR", "_enum_type"})
+
+# Module-level names of generated x_pb2.py / x_pb2.pyi that a top-level message, enum, enum value or
+# extension (all module globals) would overwrite: the runtime's DESCRIPTOR, and the `import sys`
+# mypy-protobuf adds for its version checks. Names starting with "_" (the runtime's _descriptor,
+# _builder, _globals, _FOO descriptors; mypy-protobuf's _builtins, _typing, _Foo enum helpers) and
+# "Global___" (mypy-protobuf's type aliases) are the generators' namespace.
+_GENERATED_GLOBALS = frozenset({"DESCRIPTOR", "sys"})
+_GENERATED_PREFIXES = ("_", "Global___")
+
+# Top-level stdlib modules. sys.stdlib_module_names excludes the `test` package, and lacks on newer
+# Pythons the modules removed since 3.11 (the oldest Python protokit supports).
+_STDLIB = (
+    frozenset(sys.stdlib_module_names)
+    | {"test"}
+    | {"asynchat", "asyncore", "distutils", "imp", "smtpd"}  # removed in 3.12
+    | {"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "lib2to3", "mailcap", "msilib", "nis"}
+    | {"nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib"}  # 3.13
+)
+
+
+@dataclass(frozen=True)
+class LintContext:
+    files: tuple[FileDescriptorProto, ...]  # the files being linted (not their imports), with source_code_info
+    display: Callable[[str], str]  # image file name ("user/v1/x.proto") -> path users see ("protos/user/v1/x.proto")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    purpose: str  # one sentence, for `protokit lint --list-rules`
+    check: Callable[[LintContext], Iterable[Finding]]
+    category: str = CATEGORY
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def spans(file: FileDescriptorProto) -> dict[tuple[int, ...], list[int]]:
+    """The file's SourceCodeInfo spans by element path (the first location of each path)."""
+    index: dict[tuple[int, ...], list[int]] = {}
+    for loc in file.source_code_info.location:
+        index.setdefault(tuple(loc.path), list(loc.span))
+    return index
+
+
+def _file_span(index: dict[tuple[int, ...], list[int]]) -> list[int] | None:
+    """Where file-level findings go: the syntax (or edition) statement, else the start of the file."""
+    return index.get(_SYNTAX) or index.get(_EDITION)
+
+
+def module_path(file_name: str) -> str:
+    """The generated module's path without `_pb2.py`, as protoc's Python generator derives it:
+    `-` becomes `_` and `.` a directory separator ("a/foo-bar.proto" -> "a/foo_bar")."""
+    stem = file_name[: -len(".proto")] if file_name.endswith(".proto") else file_name
+    return stem.replace("-", "_").replace(".", "/")
+
+
+def module_name(file_name: str) -> str:
+    """The dotted module generated code imports: "a/v1/foo-bar.proto" -> "a.v1.foo_bar_pb2"."""
+    return module_path(file_name).replace("/", ".") + "_pb2"
+
+
+@dataclass(frozen=True)
+class _Element:
+    kind: str  # message, field, oneof, enum, enum value, service, rpc, extension
+    name: str
+    full_name: str
+    path: tuple[int, ...]  # SourceCodeInfo path of the element's name
+    module_global: bool  # a global of the generated x_pb2 module (top-level type, enum value, extension)
+    owner: str  # the Python object it is an attribute of: "a.v1.x_pb2", "a.v1.x_pb2.Outer", "a.v1.x_pb2.Color"
+
+    @property
+    def attribute(self) -> str:
+        return f"{self.owner}.{self.name}"
+
+
+def _elements(file: FileDescriptorProto) -> Iterator[_Element]:
+    """Every named element of a file, nested ones included (synthetic map entries excluded)."""
+    prefix = f"{file.package}." if file.package else ""
+    module = module_name(file.name)
+    for i, message in enumerate(file.message_type):
+        yield from _message_elements(message, prefix, (4, i), module, top=True)
+    for i, enum in enumerate(file.enum_type):
+        yield from _enum_elements(enum, prefix, (5, i), module, top=True)
+    for i, service in enumerate(file.service):
+        yield _Element("service", service.name, prefix + service.name, (6, i, 1), False, module)
+        for j, method in enumerate(service.method):
+            full = f"{prefix}{service.name}.{method.name}"
+            yield _Element("rpc", method.name, full, (6, i, 2, j, 1), False, f"{module}_grpc.{service.name}Stub")
+    for i, ext in enumerate(file.extension):
+        yield _Element("extension", ext.name, prefix + ext.name, (7, i, 1), True, module)
+
+
+def _message_elements(
+    message: DescriptorProto, prefix: str, path: tuple[int, ...], owner: str, top: bool
+) -> Iterator[_Element]:
+    if message.options.map_entry:
+        return
+    full = prefix + message.name
+    cls = f"{owner}.{message.name}"
+    yield _Element("message", message.name, full, (*path, 1), top, owner)
+    for j, field in enumerate(message.field):
+        yield _Element("field", field.name, f"{full}.{field.name}", (*path, 2, j, 1), False, cls)
+    for j, oneof in enumerate(message.oneof_decl):
+        yield _Element("oneof", oneof.name, f"{full}.{oneof.name}", (*path, 8, j, 1), False, cls)
+    for j, nested in enumerate(message.nested_type):
+        yield from _message_elements(nested, f"{full}.", (*path, 3, j), cls, top=False)
+    for j, enum in enumerate(message.enum_type):
+        yield from _enum_elements(enum, f"{full}.", (*path, 4, j), cls, top=False)
+    for j, ext in enumerate(message.extension):
+        yield _Element("extension", ext.name, f"{full}.{ext.name}", (*path, 6, j, 1), False, cls)
+
+
+def _enum_elements(
+    enum: EnumDescriptorProto, prefix: str, path: tuple[int, ...], owner: str, top: bool
+) -> Iterator[_Element]:
+    yield _Element("enum", enum.name, prefix + enum.name, (*path, 1), top, owner)
+    for j, value in enumerate(enum.value):
+        # Enum values are siblings of their enum in proto scoping (a.v1.COLOR_RED); in Python they are
+        # attributes of the enum wrapper (and of the enum's module or class).
+        full = f"{prefix}{value.name}"
+        yield _Element("enum value", value.name, full, (*path, 2, j, 1), top, f"{owner}.{enum.name}")
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def _file_name_problems(file_name: str) -> list[str]:
+    stem = file_name[: -len(".proto")] if file_name.endswith(".proto") else file_name
+    problems = []
+    for segment in stem.split("/"):
+        if "-" in segment:
+            problems.append(f'"{segment}" contains "-", which protoc turns into "_"')
+        if "." in segment:
+            problems.append(f'"{segment}" contains ".", which protoc turns into a directory')
+    parts = module_path(file_name).split("/")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if not (f"{part}_pb2" if last else part).isidentifier():
+            why = "starts with a digit" if part[:1].isdigit() else "is not a Python identifier"
+            problems.append(f'"{part}" {why}')
+        elif not last and keyword.iskeyword(part):
+            problems.append(f'"{part}" is a Python keyword')
+    return problems
+
+
+def check_file_name_importable(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        problems = _file_name_problems(file.name)
+        if not problems:
+            continue
+        yield at_location(
+            ctx.display(file.name),
+            _file_span(spans(file)),
+            "PY_FILE_NAME_IMPORTABLE",
+            f'file name "{file.name}" does not map to an importable Python module as written: '
+            f"{'; '.join(problems)} (generated module: {module_name(file.name)}); rename the file and its "
+            "directories to lower_snake_case names that are valid Python identifiers and not keywords",
+        )
+
+
+def check_package_keyword(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        bad = [seg for seg in file.package.split(".") if seg in _KEYWORDS] if file.package else []
+        if not bad:
+            continue
+        dotted = file.package
+        segments = ", ".join(f'"{seg}"' for seg in bad)
+        yield at_location(
+            ctx.display(file.name),
+            spans(file).get(_PACKAGE),
+            "PY_PACKAGE_KEYWORD",
+            f'package "{dotted}" has the Python keyword segment {segments}: with the '
+            f"package as the directory (buf's PACKAGE_DIRECTORY_MATCH) generated imports such as "
+            f'"from {dotted} import x_pb2" are a syntax error, and betterproto2 names its modules after '
+            "the package; rename the segment",
+        )
+
+
+def _keyword_why(element: _Element, module: str) -> str:
+    name = element.name
+    if element.kind == "field":
+        return (
+            f'msg.{name} is a syntax error, so the field is reachable only through getattr(msg, "{name}"), '
+            "and mypy-protobuf leaves it out of the stubs and the constructor"
+        )
+    if element.kind in ("message", "enum"):
+        return (
+            f"{element.attribute} is a syntax error, so the class is reachable only through getattr(), "
+            f"and mypy-protobuf renames it to _r_{name} in the stubs"
+        )
+    if element.kind == "enum value":
+        return (
+            f"{element.attribute} is a syntax error, so the value is reachable only through getattr() or "
+            f'Value("{name}"), and mypy-protobuf leaves it out of the stubs'
+        )
+    if element.kind == "service":
+        return f"mypy-protobuf renames it to _r_{name} and generates no gRPC stubs for it"
+    if element.kind == "rpc":
+        return (
+            f"grpcio-tools' generator emits `def {name}(...)` and `self.{name} = ...`, so {module}_grpc.py fails "
+            "to import with a SyntaxError, and mypy-protobuf leaves the method out of the stubs"
+        )
+    return f"{element.attribute} is a syntax error, so the extension is reachable only through getattr()"
+
+
+def check_name_keyword(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        index = spans(file)
+        module = module_name(file.name)
+        for element in _elements(file):
+            # A oneof name is only ever a string (WhichOneof("import")), never an attribute: harmless.
+            if element.kind == "oneof" or element.name not in _KEYWORDS:
+                continue
+            yield at_location(
+                ctx.display(file.name),
+                index.get(element.path),
+                "PY_NAME_KEYWORD",
+                f'{element.kind} "{element.full_name}" is named after the Python keyword "{element.name}": '
+                f"{_keyword_why(element, module)}; rename it",
+            )
+
+
+def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        index = spans(file)
+        module = module_name(file.name)
+        for element in _elements(file):
+            name = element.name
+            if not element.module_global:
+                continue
+            if name not in _GENERATED_GLOBALS and not name.startswith(_GENERATED_PREFIXES):
+                continue
+            if name == "DESCRIPTOR":
+                why = f"it overwrites {module}.DESCRIPTOR, the module's FileDescriptor"
+            elif name == "sys":
+                why = "mypy-protobuf's stub imports sys for its version checks, so the stub fails type checking"
+            elif name.startswith("_"):
+                why = (
+                    'names starting with "_" belong to the generated code (the runtime\'s _descriptor, _builder, '
+                    "_globals and _FOO descriptors; mypy-protobuf's _builtins and _typing aliases and _Enum "
+                    "helper classes), which it overwrites or clashes with"
+                )
+            else:
+                why = "mypy-protobuf defines a Global___<Name> type alias for every top-level message and enum"
+            yield at_location(
+                ctx.display(file.name),
+                index.get(element.path),
+                "PY_NAME_SHADOWS_GENERATED",
+                f'{element.kind} "{element.full_name}" becomes the module global {module}.{name}, a name the '
+                f"generated module uses itself: {why}; rename it",
+            )
+
+
+def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        index = spans(file)
+        for element in _elements(file):
+            name = element.name
+            if element.kind != "enum value" or not (
+                name in _ENUM_WRAPPER_ATTRS or (name.startswith("__") and name.endswith("__"))
+            ):
+                continue
+            yield at_location(
+                ctx.display(file.name),
+                index.get(element.path),
+                "PY_ENUM_VALUE_SHADOWS_WRAPPER",
+                f'enum value "{element.full_name}" has the name of an attribute of protobuf\'s EnumTypeWrapper: '
+                f"{element.attribute} is the wrapper's own attribute, not the value, and mypy-protobuf leaves "
+                "the value out of the enum's stub class; rename it (UPPER_SNAKE_CASE with the enum's prefix)",
+            )
+
+
+def check_module_collision(ctx: LintContext) -> Iterator[Finding]:
+    by_module: dict[str, list[FileDescriptorProto]] = defaultdict(list)
+    for file in ctx.files:
+        by_module[module_path(file.name)].append(file)
+    for path, files in by_module.items():
+        if len(files) < 2:
+            continue
+        for file in files:
+            others = ", ".join(f'"{ctx.display(o.name)}"' for o in files if o is not file)
+            yield at_location(
+                ctx.display(file.name),
+                _file_span(spans(file)),
+                "PY_MODULE_COLLISION",
+                f'"{file.name}" generates the same Python module {path}_pb2.py as {others} (protoc turns "-" '
+                'into "_" and "." into "/"): one overwrites the other; rename one of the files',
+            )
+
+
+def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        index = spans(file)
+        first_package = file.package.split(".")[0] if file.package else ""
+        if first_package in _STDLIB:
+            yield at_location(
+                ctx.display(file.name),
+                index.get(_PACKAGE),
+                "PY_PACKAGE_SHADOWS_STDLIB",
+                f'package "{file.package}" starts with "{first_package}", a Python standard-library module: with '
+                "the package as the directory (buf's PACKAGE_DIRECTORY_MATCH) the generated code becomes a "
+                f'top-level Python package "{first_package}" that shadows the standard library (or is shadowed '
+                "by it) on sys.path; prefix the package with your organisation or project name",
+            )
+        parts = module_path(file.name).split("/")
+        first_dir = parts[0] if len(parts) > 1 else ""
+        if first_dir in _STDLIB and first_dir != first_package:
+            yield at_location(
+                ctx.display(file.name),
+                _file_span(index),
+                "PY_PACKAGE_SHADOWS_STDLIB",
+                f'directory "{first_dir}" of "{file.name}" becomes a top-level Python package "{first_dir}" '
+                "in the generated code, shadowing (or shadowed by) the standard-library module of that name; "
+                "move the file under a directory named after your organisation or project",
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "PY_FILE_NAME_IMPORTABLE",
+        "Every directory of a .proto file must be a valid, non-keyword Python identifier and its base name "
+        'must give a valid x_pb2 module name, none containing "-" or "." (protoc silently turns "-" into "_" '
+        'and "." into "/"), so the generated module is importable under the file\'s own name.',
+        check_file_name_importable,
+    ),
+    Rule(
+        "PY_PACKAGE_KEYWORD",
+        "No segment of the proto package may be a Python keyword (keyword.kwlist), since the package is the "
+        "directory of the generated modules and their import statements.",
+        check_package_keyword,
+    ),
+    Rule(
+        "PY_NAME_KEYWORD",
+        "Messages, enums, enum values, fields, extensions, services and RPCs must not be named after a Python "
+        "keyword (keyword.kwlist, mypy-protobuf's PYTHON_RESERVED): the generated attribute cannot be spelled, "
+        "mypy-protobuf drops or renames it (_r_), and a keyword RPC makes x_pb2_grpc.py a SyntaxError.",
+        check_name_keyword,
+    ),
+    Rule(
+        "PY_NAME_SHADOWS_GENERATED",
+        "Top-level messages, enums, top-level enum values and extensions (globals of the generated x_pb2 module) "
+        'must not be named DESCRIPTOR or sys, nor start with "_" or "Global___", the names the protobuf '
+        "runtime and mypy-protobuf define in that module.",
+        check_name_shadows_generated,
+    ),
+    Rule(
+        "PY_ENUM_VALUE_SHADOWS_WRAPPER",
+        "Enum values must not be named Name, Value, keys, values, items, DESCRIPTOR, _enum_type or __dunder__, "
+        "attributes of protobuf's EnumTypeWrapper that hide the value (mypy-protobuf's PROTO_ENUM_RESERVED "
+        "and more).",
+        check_enum_value_shadows_wrapper,
+    ),
+    Rule(
+        "PY_MODULE_COLLISION",
+        'No two files may generate the same Python module (protoc maps "-" to "_" and "." to "/", so '
+        "a/foo-bar.proto and a/foo_bar.proto both become a/foo_bar_pb2.py).",
+        check_module_collision,
+    ),
+    Rule(
+        "PY_PACKAGE_SHADOWS_STDLIB",
+        "The first segment of the proto package (and the first directory of the file) must not be a top-level "
+        "standard-library module such as json, email or test, which the generated top-level package would shadow.",
+        check_package_shadows_stdlib,
+    ),
+)
+
+RULE_IDS = frozenset(rule.id for rule in RULES)
+CATEGORIES = frozenset(rule.category for rule in RULES)
+
+
+def rule_category(rule_id: str) -> str | None:
+    return next((rule.category for rule in RULES if rule.id == rule_id), None)
+
+
+def run(files: Sequence[FileDescriptorProto], display: Callable[[str], str], config: PyLintConfig) -> list[Finding]:
+    """Apply the rules `config` selects to `files`; drop ignored findings; sorted by path and position."""
+    ctx = LintContext(tuple(files), display)
+    findings = [
+        finding
+        for rule in RULES
+        if config.selects(rule.id)
+        for finding in rule.check(ctx)
+        if not config.ignores(rule.id, finding.path)
+    ]
+    return sorted(findings)

@@ -1,0 +1,286 @@
+"""`protokit breaking --against REF` against real git repositories, compared with buf's own git input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import Run, commit_all, git
+
+BUF_YAML = "version: v2\nmodules:\n  - path: protos\nbreaking:\n  use:\n    - FILE\n"
+
+BASE = """\
+syntax = "proto3";
+
+package shop.v1;
+
+message Item {
+  string id = 1;
+  string name = 2;
+  int32 count = 3;
+  repeated string tags = 4;
+  string note = 5;
+}
+
+enum Color {
+  COLOR_UNSPECIFIED = 0;
+  COLOR_RED = 1;
+  COLOR_BLUE = 2;
+}
+
+message GetItemRequest {
+  string id = 1;
+}
+
+message GetItemResponse {
+  Item item = 1;
+}
+
+message Gone {
+  string x = 1;
+}
+
+service ItemService {
+  rpc GetItem(GetItemRequest) returns (GetItemResponse);
+  rpc ListItems(GetItemRequest) returns (stream GetItemResponse);
+}
+"""
+
+FILE = "protos/shop/v1/shop.proto"
+
+# (name, old text, new text, a rule ID buf must report — None means the change is safe)
+CASES = [
+    ("field_deleted", "  string note = 5;\n", "", "FIELD_NO_DELETE"),
+    ("field_renumbered", "  string note = 5;", "  string note = 6;", "FIELD_NO_DELETE"),
+    ("type_wire_compatible", "  int32 count = 3;", "  int64 count = 3;", "FIELD_SAME_TYPE"),
+    ("type_incompatible", "  int32 count = 3;", "  string count = 3;", "FIELD_SAME_TYPE"),
+    ("field_renamed", "  string name = 2;", "  string title = 2;", "FIELD_SAME_NAME"),
+    ("singular_to_repeated", "  string name = 2;", "  repeated string name = 2;", "FIELD_SAME_CARDINALITY"),
+    ("optional_added", "  string name = 2;", "  optional string name = 2;", "FIELD_SAME_CARDINALITY"),
+    ("json_name_changed", "  string name = 2;", '  string name = 2 [json_name = "label"];', "FIELD_SAME_JSON_NAME"),
+    ("moved_into_oneof", "  string note = 5;", "  oneof extra {\n    string note = 5;\n  }", "FIELD_SAME_ONEOF"),
+    ("rpc_deleted", "  rpc ListItems(GetItemRequest) returns (stream GetItemResponse);\n", "", "RPC_NO_DELETE"),
+    (
+        "streaming_changed",
+        "rpc ListItems(GetItemRequest) returns (stream GetItemResponse);",
+        "rpc ListItems(GetItemRequest) returns (GetItemResponse);",
+        "RPC_SAME_SERVER_STREAMING",
+    ),
+    ("enum_value_deleted", "  COLOR_BLUE = 2;\n", "", "ENUM_VALUE_NO_DELETE"),
+    ("enum_value_renamed", "  COLOR_BLUE = 2;", "  COLOR_GREEN = 2;", "ENUM_VALUE_SAME_NAME"),
+    ("package_changed", "package shop.v1;", "package store.v1;", "FILE_SAME_PACKAGE"),
+    ("message_deleted", "message Gone {\n  string x = 1;\n}\n", "", "MESSAGE_NO_DELETE"),
+    ("field_added", "  string note = 5;", "  string note = 5;\n  string extra = 6;", None),
+    (
+        "rpc_added",
+        "  rpc GetItem(GetItemRequest) returns (GetItemResponse);",
+        "  rpc GetItem(GetItemRequest) returns (GetItemResponse);\n"
+        "  rpc GetOther(GetItemRequest) returns (GetItemResponse);",
+        None,
+    ),
+]
+
+
+def make_repo(root: Path, buf_yaml: str = BUF_YAML, subdir: str = "") -> Path:
+    """A git repo on branch main holding the base proto; returns the project directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "-b", "main", cwd=root)
+    project = root / subdir if subdir else root
+    (project / "protos/shop/v1").mkdir(parents=True)
+    (project / "buf.yaml").write_text(buf_yaml)
+    (project / FILE).write_text(BASE)
+    commit_all(root, "base")
+    return project
+
+
+def buf_direct(buf: Path, project: Path, against: str) -> list[dict[str, object]]:
+    proc = subprocess.run(
+        [str(buf), "breaking", "--against", against, "--error-format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode in (0, 100), proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def protokit_json(protokit: Run, project: Path, *args: str) -> tuple[int, list[dict[str, object]]]:
+    proc = protokit("breaking", *args, "--format", "json", cwd=project)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def without_source(findings: list[dict[str, object]]) -> list[dict[str, object]]:
+    return sorted(({k: v for k, v in f.items() if k != "source"} for f in findings), key=json.dumps)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "rule"), CASES, ids=[c[0] for c in CASES])
+def test_findings_equal_buf_git_input(
+    tmp_path: Path, protokit: Run, buf: Path, name: str, old: str, new: str, rule: str | None
+) -> None:
+    project = make_repo(tmp_path / "repo")
+    proto = project / FILE
+    assert old in BASE
+    proto.write_text(BASE.replace(old, new))  # uncommitted: the working tree is the current side
+    expected = buf_direct(buf, project, ".git#branch=main")
+    code, found = protokit_json(protokit, project, "--against", "main")
+    assert without_source(found) == sorted(expected, key=json.dumps)
+    if rule is None:
+        assert (code, found) == (0, [])
+    else:
+        assert code == 1
+        assert rule in {f["type"] for f in found}
+        assert all(f["source"] == "buf" for f in found)
+
+
+def test_ci_checkout_with_only_origin_main(tmp_path: Path, protokit: Run, buf: Path) -> None:
+    """Like actions/checkout on a PR: a feature branch, `main` only as origin/main. buf's git input fails."""
+    origin = make_repo(tmp_path / "origin")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    git("checkout", "-q", "-b", "feature", cwd=clone)
+    git("branch", "-q", "-D", "main", cwd=clone)
+    (clone / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    commit_all(clone, "drop note")
+    direct = subprocess.run(
+        [str(buf), "breaking", "--against", ".git#branch=main"], cwd=clone, capture_output=True, text=True
+    )
+    assert direct.returncode not in (0, 100)  # buf cannot do it
+    for ref in ("main", "origin/main"):
+        code, found = protokit_json(protokit, clone, "--against", ref)
+        assert code == 1
+        assert [f["type"] for f in found] == ["FIELD_NO_DELETE"]
+        assert found[0]["path"] == FILE
+
+
+def test_shallow_clone_missing_ref_names_the_fetch(tmp_path: Path, protokit: Run) -> None:
+    origin = make_repo(tmp_path / "origin")
+    git("checkout", "-q", "-b", "feature", cwd=origin)
+    (origin / FILE).write_text(BASE + "\n// change\n")
+    commit_all(origin, "feature work")
+    clone = tmp_path / "shallow"
+    git("clone", "-q", "--depth=1", "--branch", "feature", f"file://{origin}", str(clone), cwd=tmp_path)
+    proc = protokit("breaking", "--against", "main", cwd=clone)
+    assert proc.returncode == 2
+    assert "git fetch --depth=1 origin main:main" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    git("fetch", "-q", "--depth=1", "origin", "main:main", cwd=clone)
+    assert protokit("breaking", "--against", "main", cwd=clone).returncode == 0
+
+
+def test_buf_yaml_in_subdirectory_and_run_from_a_subdirectory(tmp_path: Path, protokit: Run, buf: Path) -> None:
+    project = make_repo(tmp_path / "repo", subdir="api")
+    (project / FILE).write_text(BASE.replace("  int32 count = 3;", "  string count = 3;"))
+    expected = buf_direct(buf, project, f"{tmp_path / 'repo'}/.git#branch=main,subdir=api")
+    for cwd in (project, project / "protos" / "shop"):
+        code, found = protokit_json(protokit, cwd, "--against", "main")
+        assert code == 1
+        assert without_source(found) == sorted(expected, key=json.dumps)
+        assert found[0]["path"] == FILE
+
+
+def test_refs_sha_tag_and_head_relative(tmp_path: Path, protokit: Run) -> None:
+    project = make_repo(tmp_path / "repo")
+    base_sha = git("rev-parse", "HEAD", cwd=project).strip()
+    git("tag", "v1.0.0", cwd=project)
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    commit_all(project, "drop note")
+    for ref in (base_sha, base_sha[:10], "v1.0.0", "HEAD~1"):
+        code, found = protokit_json(protokit, project, "--against", ref)
+        assert (code, [f["type"] for f in found]) == (1, ["FIELD_NO_DELETE"]), ref
+    assert protokit_json(protokit, project, "--against", "HEAD")[0] == 0
+
+
+def test_directory_and_image_baselines(tmp_path: Path, protokit: Run) -> None:
+    project = make_repo(tmp_path / "repo")
+    baseline_dir = tmp_path / "baseline"
+    (baseline_dir / "protos/shop/v1").mkdir(parents=True)
+    (baseline_dir / FILE).write_text(BASE)
+    (project / FILE).write_text(BASE.replace("  COLOR_BLUE = 2;\n", ""))
+    code, found = protokit_json(protokit, project, "--against", str(baseline_dir))
+    assert (code, [f["type"] for f in found]) == (1, ["ENUM_VALUE_NO_DELETE"])
+    image = tmp_path / "base.binpb"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{baseline_dir / 'protos'}",
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={image}",
+            "shop/v1/shop.proto",
+        ],
+        check=True,
+    )
+    code, found = protokit_json(protokit, project, "--against", str(image))
+    assert (code, [f["type"] for f in found]) == (1, ["ENUM_VALUE_NO_DELETE"])
+
+
+def test_baseline_is_cached_by_tree_hash(tmp_path: Path, protokit: Run, cache_dir: Path) -> None:
+    project = make_repo(tmp_path / "repo")
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    protokit_json(protokit, project, "--against", "main")
+    baselines = sorted((cache_dir / "images").glob("baseline-*.binpb"))
+    assert len(baselines) == 1
+    before = baselines[0].stat().st_mtime_ns
+    # An unrelated commit elsewhere in the repo keeps the module tree hash: the baseline is reused.
+    (project / "README.md").write_text("docs\n")
+    git("stash", "-q", cwd=project)
+    commit_all(project, "docs")
+    git("stash", "pop", "-q", cwd=project)
+    protokit_json(protokit, project, "--against", "main")
+    assert sorted((cache_dir / "images").glob("baseline-*.binpb")) == baselines
+    assert baselines[0].stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("against", "setup", "needle"),
+    [
+        ("no-such-branch", None, "unknown git ref"),
+        ("main", "not-git", "not inside a git repository"),
+        ("main", "broken-baseline", "the baseline (main"),
+    ],
+)
+def test_errors_exit_2(tmp_path: Path, protokit: Run, against: str, setup: str | None, needle: str) -> None:
+    if setup == "not-git":
+        project = tmp_path / "plain"
+        (project / "protos/shop/v1").mkdir(parents=True)
+        (project / "buf.yaml").write_text(BUF_YAML)
+        (project / FILE).write_text(BASE)
+    else:
+        project = make_repo(tmp_path / "repo")
+        if setup == "broken-baseline":
+            (project / FILE).write_text(BASE.replace("string id = 1;", "string id = 1"))
+            commit_all(project, "broken")  # main no longer compiles; the working tree does
+            (project / FILE).write_text(BASE)
+    proc = protokit("breaking", "--against", against, cwd=project)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if setup == "broken-baseline":
+        assert f"main ({git('rev-parse', 'main', cwd=project)[:12]}): {FILE}:" in proc.stderr
+
+
+def test_invalid_buf_yaml_rule_is_relayed(tmp_path: Path, protokit: Run) -> None:
+    project = make_repo(tmp_path / "repo", buf_yaml=BUF_YAML.replace("FILE", "NOT_A_RULE"))
+    proc = protokit("breaking", "--against", "main", cwd=project)
+    assert proc.returncode == 2
+    assert "NOT_A_RULE" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_text_output_groups_by_file(tmp_path: Path, protokit: Run) -> None:
+    project = make_repo(tmp_path / "repo")
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    proc = protokit("breaking", "--against", "main", cwd=project)
+    assert proc.returncode == 1
+    assert textwrap.dedent(proc.stdout).startswith(FILE)
+    assert "FIELD_NO_DELETE" in proc.stdout
+    assert "\x1b[" not in proc.stdout  # NO_COLOR and a pipe: plain text

@@ -1,0 +1,222 @@
+"""`protokit lint`: the real buf on protokit's image must agree with `buf lint` on the directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import BUF, REPO, Run
+
+BUF_YAML = """\
+version: v2
+modules:
+  - path: protos
+lint:
+  use:
+    - STANDARD
+    - COMMENTS
+"""
+
+DIRTY = """\
+syntax = "proto3";
+
+package shop.v1;
+
+// Item is documented.
+message Item {
+  // Bad case.
+  string BadName = 1;
+  string undocumented = 2;
+  // buf:lint:ignore FIELD_LOWER_SNAKE_CASE
+  string AlsoBad = 3;
+}
+
+enum color {
+  COLOR_UNSPECIFIED = 0;
+}
+
+// Svc serves.
+service ItemSvc {
+  // Get gets.
+  rpc Get(Item) returns (Item);
+}
+"""
+
+CLEAN = """\
+syntax = "proto3";
+
+package shop.v1;
+
+// Thing is clean.
+message Thing {
+  // The id.
+  string id = 1;
+}
+"""
+
+
+def make(root: Path, buf_yaml: str = BUF_YAML, files: dict[str, str] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "buf.yaml").write_text(buf_yaml)
+    for rel, text in (files or {"protos/shop/v1/item.proto": DIRTY, "protos/shop/v1/thing.proto": CLEAN}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def buf_lint(cwd: Path, *args: str) -> list[dict[str, object]]:
+    proc = subprocess.run([str(BUF), "lint", *args, "--error-format", "json"], cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode in (0, 100), proc.stderr
+    return sorted((json.loads(line) for line in proc.stdout.splitlines() if line.strip()), key=json.dumps)
+
+
+def protokit_lint(protokit: Run, cwd: Path, *args: str) -> tuple[int, list[dict[str, object]]]:
+    proc = protokit("lint", *args, "--format", "json", cwd=cwd)
+    assert proc.returncode in (0, 1), proc.stderr
+    found = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return proc.returncode, found
+
+
+def from_buf(findings: list[dict[str, object]]) -> list[dict[str, object]]:
+    return sorted(
+        ({k: v for k, v in f.items() if k != "source"} for f in findings if f["source"] == "buf"), key=json.dumps
+    )
+
+
+@pytest.mark.parametrize(
+    "buf_yaml",
+    [
+        BUF_YAML,
+        # A module's own lint section replaces the top-level one in buf v2 (it is not merged).
+        BUF_YAML.replace("  - path: protos\n", "  - path: protos\n    lint:\n      except: [COMMENTS]\n"),
+        BUF_YAML + "  ignore_only:\n    FIELD_LOWER_SNAKE_CASE:\n      - protos/shop/v1/item.proto\n",
+        BUF_YAML + "  ignore:\n    - protos/shop/v1/item.proto\n",
+        BUF_YAML + "  disallow_comment_ignores: true\n",
+        BUF_YAML + "  enum_zero_value_suffix: _NONE\n  service_suffix: Svc\n",
+    ],
+    ids=["top-level", "module-section", "ignore-only", "ignore", "no-comment-ignores", "options"],
+)
+def test_findings_equal_buf_lint_on_the_directory(tmp_path: Path, protokit: Run, buf_yaml: str) -> None:
+    project = make(tmp_path / "p", buf_yaml)
+    expected = buf_lint(project)
+    code, found = protokit_lint(protokit, project)
+    assert from_buf(found) == expected
+    assert code == (1 if found else 0)
+
+
+def test_comment_ignores_and_positions(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p")
+    _, found = protokit_lint(protokit, project)
+    snake = [f for f in found if f["type"] == "FIELD_LOWER_SNAKE_CASE"]
+    # AlsoBad carries `// buf:lint:ignore FIELD_LOWER_SNAKE_CASE`; BadName does not.
+    assert [(f["path"], f["start_line"], f["start_column"]) for f in snake] == [("protos/shop/v1/item.proto", 8, 10)]
+    assert any(f["type"] == "COMMENT_FIELD" and f["start_line"] == 9 for f in found)
+
+
+def test_paths_restrict_and_run_from_subdirectory(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p")
+    code, found = protokit_lint(protokit, project, "protos/shop/v1/thing.proto")
+    assert (code, found) == (0, [])
+    code, found = protokit_lint(protokit, project / "protos" / "shop", "v1/item.proto")
+    assert code == 1
+    assert {f["path"] for f in found} == {"protos/shop/v1/item.proto"}
+    proc = protokit("lint", "protos/nope.proto", cwd=project)
+    assert proc.returncode == 2
+    assert "protos/nope.proto" in proc.stderr
+
+
+def test_repo_userservice_is_clean_with_validate_import(protokit: Run) -> None:
+    """buf lint cannot even build the UserService offline (buf/validate needs the BSR); protokit can."""
+    proc = protokit("lint", cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no findings" in proc.stdout
+
+
+def test_py_rules_run_with_buf_rules(tmp_path: Path, protokit: Run) -> None:
+    files = {
+        "protos/shop/v1/thing.proto": CLEAN.replace(
+            "string id = 1;", "string id = 1;\n  // A keyword.\n  string from = 2;"
+        )
+    }
+    project = make(tmp_path / "p", files=files)
+    code, found = protokit_lint(protokit, project)
+    assert code == 1
+    ours = [f for f in found if f["source"] == "protokit"]
+    assert [f["type"] for f in ours] == ["PY_NAME_KEYWORD"]
+    assert ours[0]["path"] == "protos/shop/v1/thing.proto"
+    # Turned off through pyproject.toml, as buf.yaml rejects unknown keys.
+    (project / "pyproject.toml").write_text('[tool.protokit.lint]\nexcept = ["PY_NAME_KEYWORD"]\n')
+    assert protokit_lint(protokit, project) == (0, [])
+
+
+def test_machine_formats(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p")
+    _, found = protokit_lint(protokit, project)
+
+    github = protokit("lint", "--format", "github", cwd=project).stdout.splitlines()
+    assert len(github) == len(found)
+    assert github[0].startswith("::error file=protos/shop/v1/item.proto,line=")
+    assert all(",title=" in line for line in github)
+
+    junit = ET.fromstring(protokit("lint", "--format", "junit", cwd=project).stdout)
+    assert junit.tag == "testsuites"
+    assert int(junit.get("failures", "0")) == len(found)
+    assert {ts.get("name") for ts in junit} == {f.get("path", "(workspace)") for f in found}
+
+    sarif = json.loads(protokit("lint", "--format", "sarif", cwd=project).stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "protokit"
+    assert len(run["results"]) == len(found)
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    for result in run["results"]:  # the schema's required fields, and consistent rule indexes
+        assert result["message"]["text"]
+        assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+        region = result["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] >= 1
+    bad = protokit("lint", "--format", "yaml", cwd=project)
+    assert bad.returncode == 2
+    assert "yaml" in bad.stderr
+
+
+def test_text_output_respects_no_color_and_pipes(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p")
+    proc = protokit("lint", cwd=project)
+    assert proc.returncode == 1
+    assert "\x1b[" not in proc.stdout
+    assert proc.stdout.startswith("protos/shop/v1/item.proto\n")
+    assert "FIELD_LOWER_SNAKE_CASE" in proc.stdout
+
+
+def test_finding_buf(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p", files={"protos/shop/v1/thing.proto": CLEAN})
+    # node_modules/.bin/buf of the project (or a parent) comes before PATH.
+    local = project / "node_modules" / ".bin"
+    local.mkdir(parents=True)
+    (local / "buf").symlink_to(BUF.resolve())  # as npm links it
+    no_buf_env = {"PROTOKIT_BUF": "", "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])}
+    assert protokit("lint", cwd=project, extra_env=no_buf_env).returncode == 0
+    doctor = protokit("doctor", cwd=project, extra_env=no_buf_env)
+    assert str(local / "buf") in doctor.stdout
+    shutil.rmtree(project / "node_modules")
+    missing = protokit("lint", cwd=project, extra_env=no_buf_env)
+    assert missing.returncode == 2
+    assert "npm install --save-exact @bufbuild/buf@1.75.0" in missing.stderr
+    wrong = protokit("lint", cwd=project, extra_env={"PROTOKIT_BUF": str(tmp_path / "nope")})
+    assert wrong.returncode == 2
+    assert "PROTOKIT_BUF" in wrong.stderr
+
+
+def test_invalid_buf_yaml_rule_is_relayed(tmp_path: Path, protokit: Run) -> None:
+    project = make(tmp_path / "p", BUF_YAML.replace("COMMENTS", "NOT_A_CATEGORY"))
+    proc = protokit("lint", cwd=project)
+    assert proc.returncode == 2
+    assert "NOT_A_CATEGORY" in proc.stderr
+    assert "Traceback" not in proc.stderr
