@@ -34,14 +34,17 @@ TARGETS = {
     "gen_noop_seconds": ("<=", 0.5),
     "gen_edit_ratio": ("<=", 0.25),
     "help_seconds": ("<=", 0.3),
+    "lint_ratio": ("<=", 1.0),
+    "breaking_cold_ratio": ("<=", 0.8),
+    "breaking_cached_ratio": ("<=", 0.5),
 }
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise SystemExit(
             f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:4])} ...\n{proc.stderr[-2000:]}"
         )
@@ -98,6 +101,46 @@ def bench_gen(root: Path, names: list[str], repeat: int, env: dict[str, str]) ->
     }
 
 
+def git(root: Path, *args: str) -> None:
+    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench"}
+    identity["GIT_COMMITTER_EMAIL"] = "b@b"
+    subprocess.run(["git", *args], cwd=root, env={**os.environ, **identity}, check=True, capture_output=True)
+
+
+def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str, str]) -> dict[str, float]:
+    """lint and breaking on the tree committed to git, with one field changed in the working tree."""
+    buf = str(REPO / "node_modules" / ".bin" / "buf")
+    protokit = str(BIN / "protokit")
+    (root / ".gitignore").write_text("generated/\nref/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "tree")
+    victim = root / "protos" / names[len(names) // 3]
+    victim.write_text(victim.read_text().replace("string name = 2;", "int64 name = 2;"))
+    cache = Path(env["PROTOKIT_CACHE_DIR"])
+    findings = (0, 1, 100)
+    lint_p, lint_b, cold_p, cold_b, cached_p = [], [], [], [], []
+    for _ in range(repeat):
+        shutil.rmtree(cache, ignore_errors=True)
+        lint_p.append(timed([protokit, "lint"], root, env, findings))
+        lint_b.append(timed([buf, "lint"], root, env, findings))
+        shutil.rmtree(cache, ignore_errors=True)
+        cold_p.append(timed([protokit, "breaking", "--against", "main"], root, env, findings))
+        cold_b.append(timed([buf, "breaking", "--against", ".git#branch=main"], root, env, findings))
+        cached_p.append(timed([protokit, "breaking", "--against", "main"], root, env, findings))
+    b = statistics.median(cold_b)
+    return {
+        "lint_seconds": statistics.median(lint_p),
+        "lint_buf_seconds": statistics.median(lint_b),
+        "lint_ratio": statistics.median(lint_p) / statistics.median(lint_b),
+        "breaking_cold_seconds": statistics.median(cold_p),
+        "breaking_buf_seconds": b,
+        "breaking_cold_ratio": statistics.median(cold_p) / b,
+        "breaking_cached_seconds": statistics.median(cached_p),
+        "breaking_cached_ratio": statistics.median(cached_p) / b,
+    }
+
+
 def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
     return {"help_seconds": median_of(repeat, lambda: timed([str(BIN / "protokit"), "--help"], REPO, env))}
 
@@ -116,11 +159,15 @@ def main() -> None:
         shutil.copy(REPO / "buf.yaml", root / "buf.yaml")
         shutil.copy(REPO / "buf.gen.yaml", root / "buf.gen.yaml")
         env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+        env["BUF_CACHE_DIR"] = str(Path(tmp) / "buf-cache")
+        env["PROTOKIT_BUF"] = str(REPO / "node_modules" / ".bin" / "buf")  # the tree has no node_modules
         env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
         print(f"bench: {len(names)} protos in {root} (tmpfs: {base is not None}), median of {args.repeat}")
         results: dict[str, float] = {}
         results.update(bench_gen(root, names, args.repeat, env))
         results.update(bench_help(max(args.repeat, 5), env))
+        shutil.rmtree(root / "generated", ignore_errors=True)
+        results.update(bench_lint_breaking(root, names, args.repeat, env))
 
     failed = False
     print(f"\n{'figure':<28}{'value':>10}  target")

@@ -284,3 +284,39 @@ def test_text_output_groups_by_file(tmp_path: Path, protokit: Run) -> None:
     assert textwrap.dedent(proc.stdout).startswith(FILE)
     assert "FIELD_NO_DELETE" in proc.stdout
     assert "\x1b[" not in proc.stdout  # NO_COLOR and a pipe: plain text
+
+
+@pytest.mark.parametrize("category", ["FILE", "PACKAGE", "WIRE_JSON"])
+def test_pruned_images_give_buf_findings(tmp_path: Path, protokit: Run, buf: Path, category: str) -> None:
+    """protokit hands buf only changed files and their packages; the findings must not change."""
+
+    def proto(package: str, body: str) -> str:
+        return f'syntax = "proto3";\n\npackage {package};\n\n{body}'
+
+    files = {
+        "protos/p1/v1/a.proto": proto(
+            "p1.v1", "message Moved {\n  string x = 1;\n}\n\nmessage A {\n  int32 n = 1;\n}\n"
+        ),
+        "protos/p1/v1/b.proto": proto("p1.v1", "message B {\n  string y = 1;\n}\n"),
+        "protos/p2/v1/c.proto": proto("p2.v1", "message C {\n  string z = 1;\n  string w = 2;\n}\n"),
+        "protos/p3/v1/d.proto": proto("p3.v1", 'import "p1/v1/b.proto";\n\nmessage D {\n  p1.v1.B b = 1;\n}\n'),
+    }
+    root = tmp_path / "repo"
+    root.mkdir()
+    git("init", "-q", "-b", "main", cwd=root)
+    (root / "buf.yaml").write_text(BUF_YAML.replace("FILE", category))
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    commit_all(root, "base")
+    # Move a message to another file of its package, drop a field elsewhere, leave p3 alone.
+    (root / "protos/p1/v1/a.proto").write_text(proto("p1.v1", "message A {\n  int32 n = 1;\n}\n"))
+    (root / "protos/p1/v1/b.proto").write_text(
+        proto("p1.v1", "message B {\n  string y = 1;\n}\n\nmessage Moved {\n  string x = 1;\n}\n")
+    )
+    (root / "protos/p2/v1/c.proto").write_text(proto("p2.v1", "message C {\n  string z = 1;\n}\n"))
+    expected = buf_direct(buf, root, ".git#branch=main")
+    code, found = protokit_json(protokit, root, "--against", "main")
+    assert without_source(found) == sorted(expected, key=json.dumps)
+    assert code == 1
+    assert ("MESSAGE_NO_DELETE" in {f["type"] for f in found}) == (category == "FILE")

@@ -96,7 +96,7 @@ def _git_baseline(project: Project, ref: str) -> Baseline:
     path = cache.cache_dir() / "images" / f"baseline-{key}.binpb"
     if record is not None and path.is_file():
         return Baseline(path, json.loads(record), label)
-    with tempfile.TemporaryDirectory(prefix="protokit-baseline-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="protokit-baseline-", dir=_scratch_dir()) as tmp:
         root = Path(tmp)
         gitref.materialise(tree, [*module_paths, BUF_YAML], root)
         for p in module_paths:
@@ -141,6 +141,7 @@ def _image_baseline(project: Project, path: Path) -> Baseline:
 
 def breaking(project: Project, against: str) -> BreakingResult:
     from protokit import validate_breaking
+    from protokit.imagediff import prune
     from protokit.pyproject_config import load_protokit_config
 
     buf = find_buf(project.root)
@@ -149,37 +150,50 @@ def breaking(project: Project, against: str) -> BreakingResult:
     current_image = project_image(project, sources)
     baseline = load_baseline(project, against)
     display = {name: f.display for name, f in sources.files.items()}
-
-    def run_module(section: bufrun.Section) -> list[Finding]:
-        mine = [n for n, f in sources.files.items() if f.module == section.module.path]
-        names = sorted({*mine, *baseline.names.get(section.module.path, [])})
-        if not names or section.ignore_all:
-            return []
-        if not baseline.names.get(section.module.path):
-            return []  # a new module breaks nothing
-        args = [
-            "breaking",
-            str(current_image),
-            "--against",
-            str(baseline.image),
-            "--exclude-imports",
-            "--config",
-            json.dumps(section.config),
-            *bufrun.path_args(names),
-        ]
-        return [bufrun.to_finding(raw, section.module) for raw in bufrun.run_buf(buf, args, project.root)]
-
+    owned = {*sources.files, *(n for names in baseline.names.values() for n in names)}
+    pruned = prune(baseline.image.read_bytes(), current_image.read_bytes(), owned)
+    result = BreakingResult([], baseline.label, len(sources.files))
     sections = bufrun.effective_sections(project, "breaking")
-    with ThreadPoolExecutor(max(1, len(sections))) as pool:
-        pending = [pool.submit(run_module, s) for s in sections]
-        own: list[Finding] = []
-        if extra.validate and baseline.image.stat().st_size:
-            own = validate_breaking.compare(
-                baseline.image.read_bytes(),
-                current_image.read_bytes(),
-                list(sources.files),
-                lambda n: display.get(n, n),
-                extra.except_,
-            )
-        findings = [f for job in pending for f in job.result()]
-    return BreakingResult(sorted({*findings, *own}), baseline.label, len(sources.files))
+    if not pruned.targets:  # no file differs: nothing can have broken, but a bad config is still an error
+        for section in sections:
+            bufrun.check_config(buf, section, "breaking", project.root)
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="protokit-breaking-", dir=_scratch_dir()) as tmp:
+        base_path, cur_path = Path(tmp) / "baseline.binpb", Path(tmp) / "current.binpb"
+        base_path.write_bytes(pruned.baseline)
+        cur_path.write_bytes(pruned.current)
+
+        def run_module(section: bufrun.Section) -> list[Finding]:
+            module = section.module.path
+            if section.ignore_all or not baseline.names.get(module):
+                return []  # a new module breaks nothing
+            mine = {*(n for n, f in sources.files.items() if f.module == module), *baseline.names[module]}
+            names = [n for n in pruned.targets if n in mine]
+            if not names:
+                return []
+            args = ["breaking", str(cur_path), "--against", str(base_path), "--exclude-imports"]
+            args += ["--config", json.dumps(section.config), *bufrun.path_args(names)]
+            return [bufrun.to_finding(raw, section.module) for raw in bufrun.run_buf(buf, args, project.root)]
+
+        with ThreadPoolExecutor(max(1, len(sections))) as pool:
+            pending = [pool.submit(run_module, s) for s in sections]
+            own: list[Finding] = []
+            if extra.validate and pruned.baseline:
+                own = validate_breaking.compare(
+                    pruned.baseline,
+                    pruned.current,
+                    [n for n in pruned.targets if n in sources.files],
+                    lambda n: display.get(n, n),
+                    extra.except_,
+                )
+            findings = [f for job in pending for f in job.result()]
+    result.findings = sorted({*findings, *own})
+    return result
+
+
+def _scratch_dir() -> Path:
+    """Temporary trees go beside the cache: often a faster filesystem than /tmp for many small files."""
+    path = cache.cache_dir() / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

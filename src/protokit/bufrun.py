@@ -92,6 +92,15 @@ def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
     return findings
 
 
+def check_config(buf: Path, section: Section, kind: str, cwd: Path) -> None:
+    """Have buf validate a config without running checks (for when there is nothing to compare)."""
+    args = ["config", f"ls-{kind}-rules", "--configured-only", "--config", json.dumps(section.config)]
+    proc = subprocess.run([str(buf), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        message = (proc.stderr.strip() or proc.stdout.strip()).removeprefix("Failure: ")
+        raise ProtokitError(f"buf {kind} failed ({buf}): {message}")
+
+
 def to_finding(raw: dict[str, Any], module: Module) -> Finding:
     path = raw.get("path", "")
     if path and module.path != ".":

@@ -16,7 +16,7 @@ import keyword
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto, FileDescriptorProto
@@ -64,6 +64,23 @@ _STDLIB = (
 class LintContext:
     files: tuple[FileDescriptorProto, ...]  # the files being linted (not their imports), with source_code_info
     display: Callable[[str], str]  # image file name ("user/v1/x.proto") -> path users see ("protos/user/v1/x.proto")
+    # Per-file memos: findings are rare, so a file's span index is built only when one needs a position.
+    _spans: dict[str, dict[tuple[int, ...], list[int]]] = field(default_factory=dict, compare=False, repr=False)
+    _elements: dict[str, list[_Element]] = field(default_factory=dict, compare=False, repr=False)
+
+    def span(self, file: FileDescriptorProto, path: tuple[int, ...]) -> list[int] | None:
+        if file.name not in self._spans:
+            self._spans[file.name] = spans(file)
+        return self._spans[file.name].get(path)
+
+    def file_span(self, file: FileDescriptorProto) -> list[int] | None:
+        """Where file-level findings go: the syntax (or edition) statement, else the start of the file."""
+        return self.span(file, _SYNTAX) or self.span(file, _EDITION)
+
+    def elements(self, file: FileDescriptorProto) -> list[_Element]:
+        if file.name not in self._elements:
+            self._elements[file.name] = list(_elements(file))
+        return self._elements[file.name]
 
 
 @dataclass(frozen=True)
@@ -83,11 +100,6 @@ def spans(file: FileDescriptorProto) -> dict[tuple[int, ...], list[int]]:
     for loc in file.source_code_info.location:
         index.setdefault(tuple(loc.path), list(loc.span))
     return index
-
-
-def _file_span(index: dict[tuple[int, ...], list[int]]) -> list[int] | None:
-    """Where file-level findings go: the syntax (or edition) statement, else the start of the file."""
-    return index.get(_SYNTAX) or index.get(_EDITION)
 
 
 def module_path(file_name: str) -> str:
@@ -141,8 +153,8 @@ def _message_elements(
     full = prefix + message.name
     cls = f"{owner}.{message.name}"
     yield _Element("message", message.name, full, (*path, 1), top, owner)
-    for j, field in enumerate(message.field):
-        yield _Element("field", field.name, f"{full}.{field.name}", (*path, 2, j, 1), False, cls)
+    for j, fd in enumerate(message.field):
+        yield _Element("field", fd.name, f"{full}.{fd.name}", (*path, 2, j, 1), False, cls)
     for j, oneof in enumerate(message.oneof_decl):
         yield _Element("oneof", oneof.name, f"{full}.{oneof.name}", (*path, 8, j, 1), False, cls)
     for j, nested in enumerate(message.nested_type):
@@ -193,7 +205,7 @@ def check_file_name_importable(ctx: LintContext) -> Iterator[Finding]:
             continue
         yield at_location(
             ctx.display(file.name),
-            _file_span(spans(file)),
+            ctx.file_span(file),
             "PY_FILE_NAME_IMPORTABLE",
             f'file name "{file.name}" does not map to an importable Python module as written: '
             f"{'; '.join(problems)} (generated module: {module_name(file.name)}); rename the file and its "
@@ -210,7 +222,7 @@ def check_package_keyword(ctx: LintContext) -> Iterator[Finding]:
         segments = ", ".join(f'"{seg}"' for seg in bad)
         yield at_location(
             ctx.display(file.name),
-            spans(file).get(_PACKAGE),
+            ctx.span(file, _PACKAGE),
             "PY_PACKAGE_KEYWORD",
             f'package "{dotted}" has the Python keyword segment {segments}: with the '
             f"package as the directory (buf's PACKAGE_DIRECTORY_MATCH) generated imports such as "
@@ -248,15 +260,14 @@ def _keyword_why(element: _Element, module: str) -> str:
 
 def check_name_keyword(ctx: LintContext) -> Iterator[Finding]:
     for file in ctx.files:
-        index = spans(file)
         module = module_name(file.name)
-        for element in _elements(file):
+        for element in ctx.elements(file):
             # A oneof name is only ever a string (WhichOneof("import")), never an attribute: harmless.
             if element.kind == "oneof" or element.name not in _KEYWORDS:
                 continue
             yield at_location(
                 ctx.display(file.name),
-                index.get(element.path),
+                ctx.span(file, element.path),
                 "PY_NAME_KEYWORD",
                 f'{element.kind} "{element.full_name}" is named after the Python keyword "{element.name}": '
                 f"{_keyword_why(element, module)}; rename it",
@@ -265,9 +276,8 @@ def check_name_keyword(ctx: LintContext) -> Iterator[Finding]:
 
 def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
     for file in ctx.files:
-        index = spans(file)
         module = module_name(file.name)
-        for element in _elements(file):
+        for element in ctx.elements(file):
             name = element.name
             if not element.module_global:
                 continue
@@ -287,7 +297,7 @@ def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
                 why = "mypy-protobuf defines a Global___<Name> type alias for every top-level message and enum"
             yield at_location(
                 ctx.display(file.name),
-                index.get(element.path),
+                ctx.span(file, element.path),
                 "PY_NAME_SHADOWS_GENERATED",
                 f'{element.kind} "{element.full_name}" becomes the module global {module}.{name}, a name the '
                 f"generated module uses itself: {why}; rename it",
@@ -296,8 +306,7 @@ def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
 
 def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Finding]:
     for file in ctx.files:
-        index = spans(file)
-        for element in _elements(file):
+        for element in ctx.elements(file):
             name = element.name
             if element.kind != "enum value" or not (
                 name in _ENUM_WRAPPER_ATTRS or (name.startswith("__") and name.endswith("__"))
@@ -305,7 +314,7 @@ def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Finding]:
                 continue
             yield at_location(
                 ctx.display(file.name),
-                index.get(element.path),
+                ctx.span(file, element.path),
                 "PY_ENUM_VALUE_SHADOWS_WRAPPER",
                 f'enum value "{element.full_name}" has the name of an attribute of protobuf\'s EnumTypeWrapper: '
                 f"{element.attribute} is the wrapper's own attribute, not the value, and mypy-protobuf leaves "
@@ -324,7 +333,7 @@ def check_module_collision(ctx: LintContext) -> Iterator[Finding]:
             others = ", ".join(f'"{ctx.display(o.name)}"' for o in files if o is not file)
             yield at_location(
                 ctx.display(file.name),
-                _file_span(spans(file)),
+                ctx.file_span(file),
                 "PY_MODULE_COLLISION",
                 f'"{file.name}" generates the same Python module {path}_pb2.py as {others} (protoc turns "-" '
                 'into "_" and "." into "/"): one overwrites the other; rename one of the files',
@@ -333,12 +342,11 @@ def check_module_collision(ctx: LintContext) -> Iterator[Finding]:
 
 def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
     for file in ctx.files:
-        index = spans(file)
         first_package = file.package.split(".")[0] if file.package else ""
         if first_package in _STDLIB:
             yield at_location(
                 ctx.display(file.name),
-                index.get(_PACKAGE),
+                ctx.span(file, _PACKAGE),
                 "PY_PACKAGE_SHADOWS_STDLIB",
                 f'package "{file.package}" starts with "{first_package}", a Python standard-library module: with '
                 "the package as the directory (buf's PACKAGE_DIRECTORY_MATCH) the generated code becomes a "
@@ -350,7 +358,7 @@ def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
         if first_dir in _STDLIB and first_dir != first_package:
             yield at_location(
                 ctx.display(file.name),
-                _file_span(index),
+                ctx.file_span(file),
                 "PY_PACKAGE_SHADOWS_STDLIB",
                 f'directory "{first_dir}" of "{file.name}" becomes a top-level Python package "{first_dir}" '
                 "in the generated code, shadowing (or shadowed by) the standard-library module of that name; "
