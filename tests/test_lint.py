@@ -220,3 +220,37 @@ def test_invalid_buf_yaml_rule_is_relayed(tmp_path: Path, protokit: Run) -> None
     assert proc.returncode == 2
     assert "NOT_A_CATEGORY" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_split_keeps_directories_and_packages_together() -> None:
+    from protokit.lint import split_for_cores
+
+    names = [f"d{i // 10}/f{i}.proto" for i in range(200)]
+    packages = {n: f"pkg{i // 10}" for i, n in enumerate(names)}
+    # d19's files and d0's files share a package: they must end up in the same group.
+    packages["d19/f199.proto"] = "pkg0"
+    groups = split_for_cores(names, packages, cores=2)
+    assert len(groups) == 2 and sorted(n for g in groups for n in g) == sorted(names)
+    where = {n: i for i, g in enumerate(groups) for n in g}
+    for a in names:
+        for b in names:
+            if a.split("/")[0] == b.split("/")[0] or packages[a] == packages[b]:
+                assert where[a] == where[b]
+    assert where["d0/f0.proto"] == where["d19/f190.proto"]  # linked through f199's package
+    assert split_for_cores(names[:50], packages, cores=2) == [names[:50]]
+
+
+def test_split_lint_equals_buf_on_a_large_tree(tmp_path: Path, protokit: Run) -> None:
+    """Over the split threshold, with a cross-file violation (two packages in one directory)."""
+    files = {}
+    for i in range(120):
+        pkg = f"p{i // 12}"
+        body = f"// M{i} is documented.\nmessage M{i} {{\n  // x.\n  string BadField = 1;\n}}\n"
+        files[f"protos/{pkg}/v1/f{i}.proto"] = f'syntax = "proto3";\n\npackage {pkg}.v1;\n\n{body}'
+    files["protos/p0/v1/odd.proto"] = 'syntax = "proto3";\n\npackage other.v1;\n\n// Odd.\nmessage Odd {}\n'
+    project = make(tmp_path / "p", files=files)
+    expected = buf_lint(project)
+    assert any(f["type"] == "DIRECTORY_SAME_PACKAGE" for f in expected)
+    code, found = protokit_lint(protokit, project)
+    assert code == 1
+    assert from_buf(found) == expected

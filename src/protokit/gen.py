@@ -131,8 +131,11 @@ class Generator:
 
     # -- the whole run ------------------------------------------------------------------------
 
-    def wanted_tree(self, sources: SourceSet, keys: dict[str, str]) -> tuple[dict[str, bytes], GenResult]:
-        """Every file the output directories should hold, keyed by project-relative path."""
+    def wanted_tree(
+        self, sources: SourceSet, keys: dict[str, str]
+    ) -> tuple[dict[str, bytes], dict[str, str], GenResult]:
+        """Every file the output directories should hold, keyed by project-relative path, and the
+        version of each (the cache key of the unit that produced it)."""
         packed = self.store.get_many("gen", keys.values())
         outputs = {unit: cache.unpack(packed[key]) for unit, key in keys.items() if key in packed}
         stale = [unit for unit in keys if unit not in outputs]
@@ -154,9 +157,11 @@ class Generator:
                     )
                 owner[path] = unit
                 tree[path] = data
-        _add_init_files(tree, self.roots)
+        versions = {path: keys[unit] for path, unit in owner.items()}
+        for path in _add_init_files(tree, self.roots):
+            versions[path] = "init"
         result.files = len(tree)
-        return tree, result
+        return tree, versions, result
 
     def run(self, check: bool = False) -> GenResult:
         sources = load_sources(self.project, self.config.inputs)
@@ -174,15 +179,20 @@ class Generator:
             files = sum(1 for s in stamps.values() if s for e in s["files"].values() if e[0] is not None)
             users = [_join(r, rel) for r, s in stamps.items() if s for rel, e in s["files"].items() if e[0] is None]
             return GenResult(files=files, cached=len(keys), out_roots=self.roots, drift=Drift(user_files=users))
-        tree, result = self.wanted_tree(sources, keys)
+        tree, versions, result = self.wanted_tree(sources, keys)
         by_root: dict[str, dict[str, bytes]] = {root: {} for root in self.roots}
+        versions_by_root: dict[str, dict[str, str]] = {root: {} for root in self.roots}
         for path, data in tree.items():
             root = next(r for r in self.roots if r == "." or path.startswith(r + "/"))
-            by_root[root][path if root == "." else path[len(root) + 1 :]] = data
+            rel = path if root == "." else path[len(root) + 1 :]
+            by_root[root][rel] = data
+            versions_by_root[root][rel] = versions[path]
         drifts = {}
         for root, wanted in by_root.items():
             stamp = stamps[root]
-            drifts[root] = outtree.compare(self.project.root, root, wanted, stamp["files"] if stamp else None)
+            drifts[root] = outtree.compare(
+                self.project.root, root, wanted, versions_by_root[root], stamp["files"] if stamp else None
+            )
         for drift in drifts.values():
             result.drift.stale += drift.stale
             result.drift.missing += drift.missing
@@ -195,7 +205,7 @@ class Generator:
             if not drift.clean:
                 outtree.apply(self.project.root, root, by_root[root], drift)
                 result.written = True
-            recorded = outtree.take_stamp(self.project.root, root, by_root[root])
+            recorded = outtree.take_stamp(self.project.root, root, versions_by_root[root])
             new_stamps[stamp_keys[root]] = json.dumps({"inputs": inputs_digest, "files": recorded}).encode()
         self.store.put_many("stamp", new_stamps)
         return result
@@ -226,8 +236,9 @@ def _by_directory(names: list[str]) -> list[list[str]]:
     return [groups[d] for d in sorted(groups)]
 
 
-def _add_init_files(tree: dict[str, bytes], roots: tuple[str, ...]) -> None:
-    """Make every generated directory a package, so imports and mypy resolve one module per file."""
+def _add_init_files(tree: dict[str, bytes], roots: tuple[str, ...]) -> list[str]:
+    """Make every generated directory a package, so imports and mypy resolve one module per file.
+    Returns the paths added."""
     dirs = set()
     for path in tree:
         if not path.endswith((".py", ".pyi")):
@@ -236,8 +247,13 @@ def _add_init_files(tree: dict[str, bytes], roots: tuple[str, ...]) -> None:
         while parent and parent not in roots:
             dirs.add(parent)
             parent = os.path.dirname(parent)
-    for d in dirs:
-        tree.setdefault(f"{d}/__init__.py", _INIT_PY)
+    added = []
+    for d in sorted(dirs):
+        path = f"{d}/__init__.py"
+        if path not in tree:
+            tree[path] = _INIT_PY
+            added.append(path)
+    return added
 
 
 def generate(project: Project, config: GenConfig, check: bool = False, progress: Progress | None = None) -> GenResult:

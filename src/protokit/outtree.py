@@ -6,7 +6,6 @@ file under an output directory belongs to the user and is never overwritten or d
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -35,18 +34,18 @@ class Drift:
         return not (self.stale or self.missing or self.extra)
 
 
-# What protokit saw in an output directory after its last run: path -> [sha256, size, mtime_ns].
+# What protokit saw in an output directory after its last run: path -> [version, size, mtime_ns].
+# `version` identifies the content protokit wrote (the cache key it came from, since outputs are a
+# pure function of it), or is None for a user's file; nothing needs hashing to recognise a file.
 Stamp = dict[str, list[Any]]
 
 
-def take_stamp(project_root: Path, out_root: str, wanted: dict[str, bytes]) -> Stamp:
-    """Record every file now under out_root: generated ones with their hash, user files with None."""
+def take_stamp(project_root: Path, out_root: str, versions: dict[str, str]) -> Stamp:
+    """Record every file now under out_root with the version protokit wrote there (None: the user's)."""
     stamp: Stamp = {}
     for rel, path in _walk(project_root / out_root).items():
-        st = path.stat()
-        content = wanted.get(rel)
-        sha = hashlib.sha256(content).hexdigest() if content is not None else None
-        stamp[rel] = [sha, st.st_size, st.st_mtime_ns]
+        st = path.stat(follow_symlinks=False)
+        stamp[rel] = [versions.get(rel), st.st_size, st.st_mtime_ns]
     return stamp
 
 
@@ -56,7 +55,7 @@ def matches_stamp(project_root: Path, out_root: str, stamp: Stamp) -> bool:
     if on_disk.keys() != stamp.keys():
         return False
     for rel, path in on_disk.items():
-        st = path.stat()
+        st = path.stat(follow_symlinks=False)
         if [st.st_size, st.st_mtime_ns] != stamp[rel][1:]:
             return False
     return True
@@ -73,24 +72,42 @@ def _umask() -> int:
     return mask
 
 
-def _walk(root: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    if not root.is_dir():
-        return found
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        for name in filenames:
-            if name.endswith(".pyc"):
-                continue
-            path = Path(dirpath, name)
-            found[path.relative_to(root).as_posix()] = path
+def _walk(root: Path) -> dict[str, os.DirEntry[str]]:
+    """Every file under root by relative path (caches skipped). scandir entries cache their stat, and
+    plain strings keep this cheap on trees of thousands of files."""
+    found: dict[str, os.DirEntry[str]] = {}
+    stack = [(str(root), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+            elif not entry.name.endswith(".pyc"):
+                found[prefix + entry.name] = entry
     return found
 
 
-def compare(project_root: Path, out_root: str, wanted: dict[str, bytes], stamp: Stamp | None = None) -> Drift:
-    """`wanted` maps paths relative to out_root to their content. `stamp` is the last run's record:
-    files it generated count as ours even without a header (betterproto2's message_pool.py), and
-    files untouched since then are compared by hash instead of being read."""
+def _read(entry: os.DirEntry[str]) -> bytes:
+    with open(entry.path, "rb") as fh:
+        return fh.read()
+
+
+def compare(
+    project_root: Path,
+    out_root: str,
+    wanted: dict[str, bytes],
+    versions: dict[str, str],
+    stamp: Stamp | None = None,
+) -> Drift:
+    """`wanted` maps paths relative to out_root to their content, `versions` to its version.
+    `stamp` is the last run's record: files it generated count as ours even without a header
+    (betterproto2's message_pool.py), and files untouched since then with the same version are
+    known to be right without being read."""
     stamp = stamp or {}
     owned = {rel for rel, entry in stamp.items() if entry[0] is not None}
     drift = Drift()
@@ -102,11 +119,11 @@ def compare(project_root: Path, out_root: str, wanted: dict[str, bytes], stamp: 
             drift.missing.append(prefix + rel)
             continue
         entry = stamp.get(rel)
-        if entry is not None and entry[0] is not None:
-            st = path.stat()
-            if [st.st_size, st.st_mtime_ns] == entry[1:] and entry[0] == hashlib.sha256(content).hexdigest():
+        if entry is not None and entry[0] is not None and entry[0] == versions.get(rel):
+            st = path.stat(follow_symlinks=False)
+            if [st.st_size, st.st_mtime_ns] == entry[1:]:
                 continue
-        data = path.read_bytes()
+        data = _read(path)
         if data == content:
             continue
         if rel not in owned and not is_generated(data):
@@ -118,7 +135,7 @@ def compare(project_root: Path, out_root: str, wanted: dict[str, bytes], stamp: 
     for rel, path in on_disk.items():
         if rel in wanted:
             continue
-        if rel in owned or is_generated(path.read_bytes()):
+        if rel in owned or is_generated(_read(path)):
             drift.extra.append(prefix + rel)
         else:
             drift.user_files.append(prefix + rel)
@@ -184,8 +201,8 @@ def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: l
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 made.add(dest.parent)
             current = old.get(rel)
-            if current is not None and current.stat().st_size == len(content) and current.read_bytes() == content:
-                os.link(current, dest)
+            if current is not None and current.stat().st_size == len(content) and _read(current) == content:
+                os.link(current.path, dest)
             else:
                 dest.write_bytes(content)
         prefix = "" if out_root == "." else out_root + "/"
@@ -193,7 +210,7 @@ def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: l
             rel = path.removeprefix(prefix)
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.link(old[rel], dest)
+            os.link(old[rel].path, dest)
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
             os.rename(target, retired / "tree")
