@@ -222,26 +222,9 @@ def test_invalid_buf_yaml_rule_is_relayed(tmp_path: Path, protokit: Run) -> None
     assert "Traceback" not in proc.stderr
 
 
-def test_split_keeps_directories_and_packages_together() -> None:
-    from protokit.lint import split_for_cores
-
-    names = [f"d{i // 10}/f{i}.proto" for i in range(200)]
-    packages = {n: f"pkg{i // 10}" for i, n in enumerate(names)}
-    # d19's files and d0's files share a package: they must end up in the same group.
-    packages["d19/f199.proto"] = "pkg0"
-    groups = split_for_cores(names, packages, cores=2)
-    assert len(groups) == 2 and sorted(n for g in groups for n in g) == sorted(names)
-    where = {n: i for i, g in enumerate(groups) for n in g}
-    for a in names:
-        for b in names:
-            if a.split("/")[0] == b.split("/")[0] or packages[a] == packages[b]:
-                assert where[a] == where[b]
-    assert where["d0/f0.proto"] == where["d19/f190.proto"]  # linked through f199's package
-    assert split_for_cores(names[:50], packages, cores=2) == [names[:50]]
-
-
-def test_split_lint_equals_buf_on_a_large_tree(tmp_path: Path, protokit: Run) -> None:
-    """Over the split threshold, with a cross-file violation (two packages in one directory)."""
+def test_incremental_lint_equals_buf_after_edits(tmp_path: Path, protokit: Run) -> None:
+    """Cached components plus re-linted ones must give exactly buf's findings, including a
+    cross-file rule (two packages in one directory) appearing and disappearing."""
     files = {}
     for i in range(120):
         pkg = f"p{i // 12}"
@@ -254,3 +237,57 @@ def test_split_lint_equals_buf_on_a_large_tree(tmp_path: Path, protokit: Run) ->
     code, found = protokit_lint(protokit, project)
     assert code == 1
     assert from_buf(found) == expected
+    assert protokit_lint(protokit, project)[1] == found  # all from the cache
+    # Fix one file, break another, remove the odd package: only their components are re-linted.
+    (project / "protos/p3/v1/f36.proto").write_text(files["protos/p3/v1/f36.proto"].replace("BadField", "good_field"))
+    (project / "protos/p5/v1/f60.proto").write_text(
+        files["protos/p5/v1/f60.proto"].replace("message M60", "message m60")
+    )
+    (project / "protos/p0/v1/odd.proto").unlink()
+    expected = buf_lint(project)
+    assert not any(f["type"] == "DIRECTORY_SAME_PACKAGE" for f in expected)
+    assert any(f["type"] == "MESSAGE_PASCAL_CASE" for f in expected)
+    assert from_buf(protokit_lint(protokit, project)[1]) == expected
+
+
+def test_imports_are_part_of_a_component_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from protokit import config
+    from protokit.lint import lint
+
+    monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PROTOKIT_BUF", str(BUF))
+    a = 'syntax = "proto3";\n\npackage a.v1;\n\n// A.\nmessage A {\n  // x.\n  string x = 1;\n}\n'
+    b = (
+        'syntax = "proto3";\n\npackage b.v1;\n\nimport "a/v1/a.proto";\n\n'
+        "// B.\nmessage B {\n  // a.\n  a.v1.A a = 1;\n}\n"
+    )
+    c = 'syntax = "proto3";\n\npackage c.v1;\n\n// C.\nmessage C {}\n'
+    files = {"protos/a/v1/a.proto": a, "protos/b/v1/b.proto": b, "protos/c/v1/c.proto": c}
+    project = config.load_project(make(tmp_path / "p", files=files))
+    assert lint(project).linted == 3
+    assert lint(project).linted == 0
+    (project.root / "protos/a/v1/a.proto").write_text(a.replace("// x.", "// x, documented again."))
+    assert lint(project).linted == 2  # a and its importer b; c is untouched
+
+
+def test_package_import_cycle_matches_buf(tmp_path: Path, protokit: Run) -> None:
+    """PACKAGE_NO_IMPORT_CYCLE spans packages: a new file closing the cycle must be reported."""
+
+    def proto(pkg: str, name: str, imports: str = "", field: str = "") -> str:
+        head = f'syntax = "proto3";\n\npackage {pkg};\n\n{imports}'
+        return f"{head}// {name}.\nmessage {name} {{\n{field}}}\n"
+
+    files = {
+        "protos/a/v1/a.proto": proto("a.v1", "A", 'import "b/v1/b.proto";\n\n', "  // b.\n  b.v1.B b = 1;\n"),
+        "protos/a/v1/a2.proto": proto("a.v1", "A2"),
+        "protos/b/v1/b.proto": proto("b.v1", "B"),
+    }
+    project = make(tmp_path / "p", files=files)
+    assert protokit_lint(protokit, project) == (0, [])
+    (project / "protos/b/v1/b2.proto").write_text(
+        proto("b.v1", "B2", 'import "a/v1/a2.proto";\n\n', "  // a.\n  a.v1.A2 a = 1;\n")
+    )
+    expected = buf_lint(project)
+    assert any(f["type"] == "PACKAGE_NO_IMPORT_CYCLE" for f in expected)
+    code, found = protokit_lint(protokit, project)
+    assert (code, from_buf(found)) == (1, expected)

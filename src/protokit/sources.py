@@ -15,6 +15,7 @@ from pathlib import Path
 from protokit.config import Module, Project
 from protokit.errors import ProtokitError
 
+_PACKAGE = re.compile(rb"\bpackage\s+([A-Za-z_][\w.]*)\s*;")
 # Both quote styles are valid proto string literals.
 _IMPORT = re.compile(rb"""\bimport\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
 
@@ -26,6 +27,7 @@ class ProtoFile:
     digest: str  # sha256 of the file's bytes
     imports: tuple[str, ...]
     public_imports: tuple[str, ...]
+    package: str = ""  # from the same cheap scan; the compiler has the final word
 
     @property
     def display(self) -> str:
@@ -81,6 +83,7 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
                 digest=hashlib.sha256(data).hexdigest(),
                 imports=tuple(sorted({target for _, target in matches})),
                 public_imports=tuple(sorted({target for kind, target in matches if kind == b"public"})),
+                package=package.group(1).decode() if (package := _PACKAGE.search(data)) else "",
             )
             if name in files:
                 other = files[name]
