@@ -3,9 +3,9 @@
 Lint is incremental. Files that share a directory, a package or a generated Python module form a
 component: every cross-file rule (buf's DIRECTORY_SAME_PACKAGE and PACKAGE_SAME_*, protokit's
 PY_MODULE_COLLISION) compares files within one. A component's findings depend only on its files,
-every file of every package they reach through imports (PACKAGE_NO_IMPORT_CYCLE follows the
-package graph), the config and the tool versions, so they are cached under that key; a run
-compiles and lints just the components that changed.
+the files they can see symbols from, the package import graph reachable from them
+(PACKAGE_NO_IMPORT_CYCLE), the config and the tool versions; they are cached under that key, and
+a run compiles and lints just the components whose key changed.
 """
 
 from __future__ import annotations
@@ -80,28 +80,29 @@ def components(sources: SourceSet, names: Sequence[str]) -> list[list[str]]:
     return sorted(sorted(g) for g in groups.values())
 
 
-def reachable_files(sources: SourceSet, group: Sequence[str]) -> list[str]:
-    """Files of every package reachable from the group through imports, plus imports from outside
-    the modules: what package-level rules can see from these files."""
-    by_package: dict[str, list[str]] = {}
-    for name, f in sources.files.items():
-        by_package.setdefault(f.package, []).append(name)
-    seen_packages: set[str] = set()
-    files: set[str] = set()
-    stack = list(group)
+def package_graph(sources: SourceSet) -> dict[str, set[str]]:
+    """package -> packages its files import (from the cheap import scan)."""
+    graph: dict[str, set[str]] = {}
+    for f in sources.files.values():
+        edges = graph.setdefault(f.package, set())
+        edges.update(sources.files[i].package for i in f.imports if i in sources.files)
+    return graph
+
+
+def reachable_edges(graph: dict[str, set[str]], packages: set[str]) -> list[str]:
+    """The package-import edges reachable from `packages`: all a package-cycle rule can see."""
+    seen: set[str] = set()
+    stack = list(packages)
+    edges: list[str] = []
     while stack:
-        name = stack.pop()
-        if name in files:
+        package = stack.pop()
+        if package in seen:
             continue
-        files.add(name)
-        file = sources.files.get(name)
-        if file is None:
-            continue  # a well-known type or another import from outside the modules
-        stack.extend(file.imports)
-        if file.package not in seen_packages:
-            seen_packages.add(file.package)
-            stack.extend(by_package[file.package])
-    return sorted(files - set(group))
+        seen.add(package)
+        for target in sorted(graph.get(package, ())):
+            edges.append(f"{package}->{target}")
+            stack.append(target)
+    return sorted(edges)
 
 
 def _buf_identity(buf: Path) -> str:
@@ -121,6 +122,7 @@ def lint(project: Project, paths: Sequence[str] = ()) -> LintResult:
     base = cache.digest("lint", toolchain.fingerprint(), _buf_identity(buf), py_key)
 
     store = cache.Store()
+    graph = package_graph(sources)
     keyed: dict[str, tuple[bufrun.Section, list[str]]] = {}
     for section in bufrun.effective_sections(project, "lint"):
         names = [n for n, f in sources.files.items() if f.module == section.module.path]
@@ -129,12 +131,13 @@ def lint(project: Project, paths: Sequence[str] = ()) -> LintResult:
         for group in components(sources, names):
             if not any(n in selected.files for n in group):
                 continue
-            deps = reachable_files(sources, group)
+            visible = sorted({d for n in group for d in sources.dependency_closure(n)} - set(group))
             key = cache.digest(
                 base,
                 json.dumps(section.config, sort_keys=True),
                 *(f"{n}={sources.files[n].digest}" for n in group),
-                *(f"{d}={sources.files[d].digest if d in sources.files else 'outside'}" for d in deps),
+                *(f"{d}={sources.files[d].digest if d in sources.files else 'outside'}" for d in visible),
+                *reachable_edges(graph, {sources.files[n].package for n in group}),
             )
             keyed[key] = (section, group)
     cached = store.get_many("lint", keyed)
