@@ -1,0 +1,1 @@
+"""protokit.runtime: the small library generated servicers and clients import (no tooling imports)."""
