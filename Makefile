@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo serve test lint bench clean
 
 setup: $(STAMP) $(BUF)
 
@@ -27,6 +27,12 @@ demo: setup
 	@echo
 	@echo "Generated tree (generated/):"
 	@find generated -name '*.py*' -not -path '*/__pycache__/*' | sort | sed 's/^/  /'
+	@echo
+	PYTHONPATH=generated:examples/userservice $(BIN)/python examples/userservice/demo.py
+
+# The example UserService: plaintext on 127.0.0.1, port from PORT (default 50051), reflection on.
+serve: setup
+	PYTHONPATH=generated:examples/userservice $(BIN)/python -m userservice
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -38,6 +38,8 @@ TARGETS = {
     "lint_edit_ratio": ("<=", 1.0),
     "breaking_cold_ratio": ("<=", 0.8),
     "breaking_cached_ratio": ("<=", 0.5),
+    "runtime_unary_ratio": (">=", 0.8),
+    "runtime_stream_ratio": (">=", 0.9),
 }
 
 
@@ -149,6 +151,18 @@ def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str
     }
 
 
+def bench_runtime(repeat: int) -> dict[str, float]:
+    """protokit.runtime's interceptor chain vs a bare grpc.aio servicer (bench/runtime_bench.py)."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "runtime_bench.py"), "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    results: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
 def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
     return {"help_seconds": median_of(repeat, lambda: timed([str(BIN / "protokit"), "--help"], REPO, env))}
 
@@ -176,6 +190,7 @@ def main() -> None:
         results.update(bench_help(max(args.repeat, 5), env))
         shutil.rmtree(root / "generated", ignore_errors=True)
         results.update(bench_lint_breaking(root, names, args.repeat, env))
+    results.update(bench_runtime(args.repeat))
 
     failed = False
     print(f"\n{'figure':<28}{'value':>10}  target")

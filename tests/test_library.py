@@ -113,6 +113,7 @@ def test_repo_gen_config_resolves_every_plugin_in_process() -> None:
         "protoc-gen-grpc_python",
         "protoc-gen-mypy",
         "protoc-gen-mypy_grpc",
+        "protoc-gen-protokit",
     ]
     assert all(p.per_file and not p.executable for p in plugins)
     assert gen.inputs == ("protos",)

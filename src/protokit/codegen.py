@@ -38,7 +38,7 @@ _HANDLER_COST = 1.5
 Triple = tuple[str, str, bytes]  # (unit: the proto file an output belongs to, path under the project, content)
 Progress = Callable[[str, int, int], None]
 
-_SUFFIXES = ("_pb2_grpc.pyi", "_pb2_grpc.py", "_pb2.pyi", "_pb2.py")
+_SUFFIXES = ("_pb2_grpc.pyi", "_pb2_grpc.py", "_pb2.pyi", "_pb2.py", "_protokit.py")
 
 
 def unit_stem(name: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protokit import cache, outtree, toolchain
+from protokit import cache, implementations, outtree, toolchain
 from protokit.codegen import VALIDATE_UNIT, generate_files
 from protokit.config import GenConfig, Project
 from protokit.errors import ProtokitError
@@ -37,6 +37,7 @@ class GenResult:
     drift: Drift = field(default_factory=Drift)
     out_roots: tuple[str, ...] = ()
     written: bool = False
+    implementations: list[str] = field(default_factory=list)  # implementation files created this run
 
 
 def out_roots(plugins: Sequence[Plugin]) -> tuple[str, ...]:
@@ -165,6 +166,13 @@ class Generator:
 
     def run(self, check: bool = False) -> GenResult:
         sources = load_sources(self.project, self.config.inputs)
+        result = self._sync(sources, check)
+        if not check:  # implementation files are the user's: --check never reports them
+            result.implementations = implementations.create_missing(self.project, self.config, sources)
+        return result
+
+    def _sync(self, sources: SourceSet, check: bool) -> GenResult:
+        """Bring the output directories in line with the sources (or, with check, only compare)."""
         keys = self._keys(sources)
         inputs_digest = cache.digest(*sorted(keys.values()))
         stamp_keys = {root: cache.digest(str(self.project.root), root) for root in self.roots}

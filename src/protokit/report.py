@@ -82,6 +82,7 @@ def gen_json(result: GenResult, check: bool) -> dict[str, Any]:
         "missing": sorted(drift.missing),
         "extra": sorted(drift.extra),
         "user_files": sorted(drift.user_files),
+        "created": sorted(result.implementations),
     }
 
 
@@ -103,6 +104,8 @@ def render_gen(result: GenResult, check: bool, fmt: str) -> None:
                 out.print(f"[red]{label:>7}[/] {escape(path)}")
         out.print(f"[bold red]✗[/] {roots} is out of date: run [bold]protokit gen[/]")
         return
+    for path in result.implementations:
+        out.print(f"[green]+[/] created {escape(path)} (your implementation: protokit never overwrites it)")
     if not result.written:
         out.print(f"[green]✓[/] {roots} is up to date ({result.files} files)")
         return

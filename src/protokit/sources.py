@@ -15,6 +15,7 @@ from pathlib import Path
 from protokit.config import Module, Project
 from protokit.errors import ProtokitError
 
+_SERVICE = re.compile(rb"(?m)^\s*service\s+[A-Za-z_]\w*\s*\{")
 _PACKAGE = re.compile(rb"\bpackage\s+([A-Za-z_][\w.]*)\s*;")
 # Both quote styles are valid proto string literals.
 _IMPORT = re.compile(rb"""\bimport\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
@@ -28,6 +29,7 @@ class ProtoFile:
     imports: tuple[str, ...]
     public_imports: tuple[str, ...]
     package: str = ""  # from the same cheap scan; the compiler has the final word
+    has_service: bool = False
 
     @property
     def display(self) -> str:
@@ -84,6 +86,7 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
                 imports=tuple(sorted({target for _, target in matches})),
                 public_imports=tuple(sorted({target for kind, target in matches if kind == b"public"})),
                 package=package.group(1).decode() if (package := _PACKAGE.search(data)) else "",
+                has_service=_SERVICE.search(data) is not None,
             )
             if name in files:
                 other = files[name]

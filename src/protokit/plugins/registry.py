@@ -36,6 +36,12 @@ def _mypy_services(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeG
     return mypy.services(request)
 
 
+def _protokit(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    from protokit.plugins import protokit_plugin
+
+    return protokit_plugin.generate(request)
+
+
 @dataclass(frozen=True)
 class Plugin:
     spec: PluginSpec
@@ -59,6 +65,7 @@ _LOCAL_KNOWN: dict[str, tuple[str | None, Handler | None, bool]] = {
     "protoc-gen-grpc_python": ("grpc_python_out", None, False),
     "protoc-gen-mypy": (None, _mypy_messages, True),
     "protoc-gen-mypy_grpc": (None, _mypy_services, False),
+    "protoc-gen-protokit": (None, _protokit, False),
 }
 
 

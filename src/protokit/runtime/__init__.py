@@ -1,1 +1,53 @@
-"""protokit.runtime: the small library generated servicers and clients import (no tooling imports)."""
+"""protokit.runtime: the small library generated servicers and clients import (no tooling imports).
+
+Server:
+
+    from protokit.runtime import ServerSettings, build_server, run
+
+    run([UserService()])                     # __main__: settings from PROTOKIT_* variables, SIGTERM = graceful stop
+
+    server = build_server([UserService()], ServerSettings(port=0), verifier=verify_token)
+    port = await server.start()
+    ...
+    await server.stop(grace=5)
+
+Every RPC passes, outermost first: OpenTelemetry (if settings.tracing), then 1) request logging,
+2) Prometheus metrics, 3) bearer-token authentication, 4) rate limiting, 5) protovalidate validation of
+every request message, 6) exception mapping (`DomainError` -> its code), then `extra_interceptors`.
+See `protokit.runtime.chain` for the details of each stage. Health and reflection are served too.
+
+Client: `channel()`, `service_config()`, `MethodPolicy`, `RetryPolicy`, `TlsConfig`, `bearer()`,
+`close_channels()` (in `protokit.runtime.client`).
+"""
+
+from .auth import Principal, TokenVerifier, current_principal
+from .chain import REQUEST_ID_KEY
+from .client import MethodPolicy, RetryPolicy, TlsConfig, bearer, channel, close_channels, service_config
+from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from .server import Server, Service, build_server, run
+from .settings import ServerSettings
+
+__all__ = [
+    "REQUEST_ID_KEY",
+    "AlreadyExists",
+    "DomainError",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "MethodPolicy",
+    "NotFound",
+    "PermissionDenied",
+    "Principal",
+    "RetryPolicy",
+    "Server",
+    "ServerSettings",
+    "Service",
+    "TlsConfig",
+    "TokenVerifier",
+    "bearer",
+    "build_server",
+    "channel",
+    "close_channels",
+    "current_principal",
+    "run",
+    "service_config",
+]

@@ -1,0 +1,1 @@
+"""The example UserService: protokit's generated base, implemented over sqlite3."""

@@ -1,0 +1,77 @@
+"""The generation gap: the user's implementation file for each proto file with services, created once.
+
+Generated bases are rewritten on every `protokit gen`; the subclass implementing them lives in a
+file protokit writes only when it does not exist yet, so edits are never lost. A proto change then
+surfaces as a type error in that file (mypy) or an UNIMPLEMENTED method, never as a lost edit.
+The directory comes from the protoc-gen-protokit entry of buf.gen.yaml: `opt: [implementations=DIR]`
+(buf generate passes the option to the plugin, which ignores it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from protokit import cache
+from protokit.config import GenConfig, Project
+from protokit.errors import ConfigError, ProtokitError
+from protokit.sources import SourceSet
+
+OPTION = "implementations"
+
+
+def implementation_dir(project: Project, config: GenConfig) -> Path | None:
+    for spec in config.plugins:
+        if os.path.basename(spec.name) != "protoc-gen-protokit":
+            continue
+        for opt in spec.opt:
+            key, _, value = opt.partition("=")
+            if key.strip() == OPTION:
+                if not value.strip() or os.path.isabs(value) or os.path.normpath(value).startswith(".."):
+                    raise ConfigError(spec.where, f"{OPTION}= must name a directory inside the project")
+                return project.root / os.path.normpath(value.strip())
+    return None
+
+
+def planned(directory: Path, sources: SourceSet) -> dict[Path, str]:
+    """Implementation path -> proto file, for every proto file that declares a service."""
+    paths: dict[Path, str] = {}
+    for name, file in sources.files.items():
+        if not file.has_service:
+            continue
+        stem = os.path.basename(name)[: -len(".proto")].replace("-", "_").replace(".", "_")
+        path = directory / f"{stem}.py"
+        if path in paths:
+            raise ProtokitError(
+                f"{name} and {paths[path]} would share the implementation file {path.name}: rename one of them"
+            )
+        paths[path] = name
+    return paths
+
+
+def create_missing(project: Project, config: GenConfig, sources: SourceSet) -> list[str]:
+    """Write the implementation skeletons that do not exist yet; returns their project-relative paths."""
+    directory = implementation_dir(project, config)
+    if directory is None:
+        return []
+    missing = {path: name for path, name in planned(directory, sources).items() if not path.exists()}
+    if not missing:
+        return []
+    from google.protobuf import descriptor_pb2
+
+    from protokit.compile import build_descriptor_set
+    from protokit.servicegen import build, render_implementation
+
+    image = build_descriptor_set(project, cache.cache_dir(), sorted(set(missing.values())), config.inputs)
+    files = {f.name: f for f in descriptor_pb2.FileDescriptorSet.FromString(image).file}
+    created = []
+    for path, name in sorted(missing.items()):
+        source = render_implementation(build(files[name], files))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="utf-8") as fh:  # "x": never replace a file that appeared meanwhile
+                fh.write(source)
+        except FileExistsError:
+            continue
+        created.append(project.display(path))
+    return created

@@ -1,0 +1,519 @@
+"""The server interceptor chain: every RPC passes these stages, outermost first.
+
+1. request logging - one INFO line per RPC on the "protokit.runtime" logger: method, peer, status code,
+   duration in ms and request id (the caller's `x-request-id` metadata, or a new uuid4), which is echoed
+   back as trailing metadata `x-request-id`. Message bodies and the authorization header are never logged.
+2. Prometheus metrics - `grpc_server_started_total`, `grpc_server_handled_total` (with `grpc_code`) and
+   the `grpc_server_handling_seconds` histogram, labelled grpc_type/grpc_service/grpc_method.
+3. authentication - `authorization: Bearer <token>` checked by the `TokenVerifier`; missing or invalid
+   is UNAUTHENTICATED. Public methods, health and reflection skip it. The caller is `current_principal()`.
+4. rate limiting - a token bucket per principal subject (else per client address): RESOURCE_EXHAUSTED
+   with a RetryInfo detail once the burst is spent. Health and reflection are not limited.
+5. validation - protovalidate on every request message, each message of a request stream included, as
+   it arrives: INVALID_ARGUMENT with a google.rpc.BadRequest detail, one FieldViolation per violation.
+6. exception mapping - `DomainError` -> its code and message; types in `errors` -> their code with the
+   code's generic text; anything else -> INTERNAL "internal error" (traceback logged, never sent).
+   `context.abort(...)` from a handler passes through unchanged.
+
+The stages run in ONE wrapper around each method's handler, built once per method. The server applies it
+as the handlers are registered, so a call pays no interceptor hop at all (grpc.aio's interceptor
+machinery alone costs ~5% of a small unary call); with `extra_interceptors` it runs as an ordinary
+interceptor instead, ahead of them. Request-streaming handlers receive an iterator that
+validates each message; messages read with `context.read()` instead bypass validation. A handler that
+aborts with its own trailing metadata (`abort_with_status`) replaces the `x-request-id` trailer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import grpc
+import grpc.aio
+import prometheus_client
+import protovalidate
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
+from grpc_status import rpc_status  # type: ignore[import-untyped,unused-ignore]
+
+from .auth import _PRINCIPAL, Principal, TokenVerifier
+from .errors import DomainError
+
+__all__ = [
+    "ALWAYS_PUBLIC_PREFIXES",
+    "REQUEST_ID_KEY",
+    "Chain",
+    "ChainedHandler",
+    "Metrics",
+    "field_path",
+    "new_request_id",
+]
+
+REQUEST_ID_KEY = "x-request-id"
+# Infrastructure services: never authenticated, never rate limited.
+ALWAYS_PUBLIC_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+logger = logging.getLogger("protokit.runtime")
+
+_OK = grpc.StatusCode.OK
+_UNKNOWN = grpc.StatusCode.UNKNOWN
+_INFO = logging.INFO
+_perf_counter = time.perf_counter
+_isawaitable = inspect.isawaitable
+_AbortError = grpc.aio.AbortError
+_CancelledError = asyncio.CancelledError
+
+Behavior: TypeAlias = Callable[..., Any]
+# The stubs make these generic; at run time they are not subscriptable.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class Metrics:
+    """The server's Prometheus collectors, registered in `registry`."""
+
+    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
+        labels = ("grpc_type", "grpc_service", "grpc_method")
+        self.registry = registry
+        self.started = prometheus_client.Counter(
+            "grpc_server_started_total", "RPCs started on the server.", labels, registry=registry
+        )
+        self.handled = prometheus_client.Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, regardless of success or failure.",
+            (*labels, "grpc_code"),
+            registry=registry,
+        )
+        self.seconds = prometheus_client.Histogram(
+            "grpc_server_handling_seconds",
+            "Latency (seconds) of RPCs handled by the server, until the status was set.",
+            labels,
+            registry=registry,
+        )
+
+
+class _Method:
+    """Everything about one method that does not change between calls, computed once."""
+
+    __slots__ = ("admit", "authenticate", "handled", "labels", "limited", "metrics", "name", "seconds", "started")
+
+    def __init__(self, name: str, grpc_type: str, metrics: Metrics, authenticate: bool, limited: bool) -> None:
+        service, _, method = name.lstrip("/").rpartition("/")
+        self.name = name
+        self.labels = (grpc_type, service, method)
+        self.metrics = metrics
+        self.started = metrics.started.labels(*self.labels)
+        self.seconds = metrics.seconds.labels(*self.labels)
+        self.handled: dict[grpc.StatusCode, Any] = {_OK: metrics.handled.labels(*self.labels, _OK.name)}
+        self.authenticate = authenticate
+        self.limited = limited
+        self.admit = authenticate or limited
+
+    def handled_counter(self, code: grpc.StatusCode) -> Any:
+        counter = self.handled.get(code)
+        if counter is None:
+            counter = self.handled[code] = self.metrics.handled.labels(*self.labels, code.name)
+        return counter
+
+
+class _RateLimiter:
+    """Token buckets keyed by caller; `take` returns 0.0 when allowed, else seconds until a token is due."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last refill time]
+
+    def take(self, key: str) -> float:
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.MAX_KEYS:
+                self._prune(now)
+            self._buckets[key] = [self.burst - 1.0, now]
+            return 0.0
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return 0.0
+        bucket[0] = tokens
+        return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        """Forget callers whose bucket has refilled: they are indistinguishable from new ones."""
+        full = [k for k, (tokens, last) in self._buckets.items() if tokens + (now - last) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= self.MAX_KEYS:  # all busy: start over rather than grow without bound
+            self._buckets.clear()
+
+
+class ChainedHandler(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers come back wrapped in the chain."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, chain: Chain) -> None:
+        self._inner = inner
+        self._chain = chain
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None
+        return self._chain.wrapped(handler_call_details.method, handler)
+
+
+def _peer_host(peer: str) -> str:
+    """`ipv4:10.0.0.1:5123` -> `ipv4:10.0.0.1`: one bucket per client address, not per connection."""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return peer.rpartition(":")[0]
+    return peer
+
+
+def field_path(violation: Any) -> str:
+    """The dotted field path of a protovalidate violation: `request.email`, `user_ids[1]`, `labels["k"]`."""
+    parts: list[str] = []
+    for element in violation.field.elements:
+        text = element.field_name
+        subscript = element.subscript
+        if subscript is not None:
+            kind, value = subscript.field, subscript.value
+            if kind == "string_key":
+                text += '["' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            elif kind == "bool_key":
+                text += "[true]" if value else "[false]"
+            else:
+                text += f"[{value}]"
+        parts.append(text)
+    return ".".join(parts)
+
+
+def new_request_id() -> str:
+    """A random uuid4 string, twice as fast as str(uuid.uuid4())."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _valid_request_id(value: str) -> bool:
+    return 0 < len(value) <= 128 and value.isascii() and value.isprintable()
+
+
+def _cancel_code(context: Context) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def _grpc_type(handler: Handler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+class Chain(grpc.aio.ServerInterceptor):
+    """Logging, metrics, auth, rate limiting, validation and error mapping (see the module doc).
+
+    Use it as a grpc.aio interceptor, or wrap handlers directly with `wrapped()` / `ChainedHandler`.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        verifier: TokenVerifier | None = None,
+        public_methods: Collection[str] = (),
+        errors: Mapping[type[BaseException], grpc.StatusCode] | None = None,
+        rate_limit: float | None = None,
+        rate_burst: int = 1,
+    ) -> None:
+        self.metrics = metrics
+        self.verifier = verifier
+        self.public_methods = frozenset(public_methods)
+        self.errors = dict(errors or {})
+        self.limiter = _RateLimiter(rate_limit, rate_burst) if rate_limit else None
+        self.validator = protovalidate.Validator()
+        self._methods: dict[str, _Method] = {}
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    # -- entry points: as a grpc.aio interceptor, or wrapping handlers as they are registered -------------
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self.wrapped(handler_call_details.method, handler)
+
+    def wrapped(self, name: str, handler: Handler) -> Handler:
+        """`wrap(name, handler)`, cached: the same handler object gets the same wrapped handler."""
+        cached = self._wrapped.get(name)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(name, handler)
+        self._wrapped[name] = (handler, wrapped)
+        return wrapped
+
+    def wrap(self, name: str, handler: Handler) -> Handler:
+        """The handler of method `name` with every stage around it."""
+        method = self._methods.get(name)
+        if method is None:
+            infrastructure = name.startswith(ALWAYS_PUBLIC_PREFIXES)
+            public = infrastructure or name in self.public_methods
+            method = _Method(
+                name,
+                _grpc_type(handler),
+                self.metrics,
+                authenticate=self.verifier is not None and not public,
+                limited=self.limiter is not None and not infrastructure,
+            )
+            self._methods[name] = method
+        kw: dict[str, Any] = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        # Without a deserializer requests are raw bytes: nothing to validate.
+        validate = handler.request_deserializer is not None
+        if handler.request_streaming and handler.response_streaming:
+            assert handler.stream_stream is not None
+            behavior = self._streaming(method, handler.stream_stream, True, validate)
+            return grpc.stream_stream_rpc_method_handler(behavior, **kw)
+        if handler.request_streaming:
+            assert handler.stream_unary is not None
+            behavior = self._unary(method, handler.stream_unary, True, validate)
+            return grpc.stream_unary_rpc_method_handler(behavior, **kw)
+        if handler.response_streaming:
+            assert handler.unary_stream is not None
+            behavior = self._streaming(method, handler.unary_stream, False, validate)
+            return grpc.unary_stream_rpc_method_handler(behavior, **kw)
+        assert handler.unary_unary is not None
+        behavior = self._unary(method, handler.unary_unary, False, validate)
+        return grpc.unary_unary_rpc_method_handler(behavior, **kw)
+
+    # -- the wrappers: one per response shape -------------------------------------------------------------
+
+    def _unary(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+        begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
+        started_counter = method.started
+        is_coroutine = inspect.iscoroutinefunction(behavior)
+
+        async def unary_behavior(request: Any, context: Context) -> Any:
+            started = _perf_counter()
+            started_counter.inc()
+            rid, authorization, trailer = begin(context)
+            principal_token = None
+            code = None
+            try:
+                if method.admit:
+                    principal = await admit(method, context, authorization)
+                    if principal is not None:
+                        principal_token = _PRINCIPAL.set(principal)
+                if not validate:
+                    pass
+                elif request_streaming:
+                    request = validated(request, context, trailer)
+                else:
+                    violations = collect(request)
+                    if violations:
+                        await reject(context, request, violations, trailer)
+                response = behavior(request, context)
+                if is_coroutine or _isawaitable(response):
+                    response = await response
+                code = context.code() or _OK
+                return response
+            except _AbortError:
+                code = context.code() or _UNKNOWN
+                raise
+            except _CancelledError:
+                code = _cancel_code(context)
+                raise
+            except Exception as exc:
+                code, details = classify(method, exc, rid)
+                await context.abort(code, details)
+            finally:
+                finish(method, context, started, rid, code or _UNKNOWN, trailer)
+                if principal_token is not None:
+                    _PRINCIPAL.reset(principal_token)
+
+        return unary_behavior
+
+    def _streaming(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+        begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
+        started_counter = method.started
+
+        async def streaming_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+            started = _perf_counter()
+            started_counter.inc()
+            rid, authorization, trailer = begin(context)
+            principal_token = None
+            code = None
+            try:
+                if method.admit:
+                    principal = await admit(method, context, authorization)
+                    if principal is not None:
+                        principal_token = _PRINCIPAL.set(principal)
+                if not validate:
+                    pass
+                elif request_streaming:
+                    request = validated(request, context, trailer)
+                else:
+                    violations = collect(request)
+                    if violations:
+                        await reject(context, request, violations, trailer)
+                responses = behavior(request, context)
+                if hasattr(responses, "__aiter__"):  # async generator handler
+                    async for response in responses:
+                        yield response
+                elif _isawaitable(responses):  # coroutine handler writing with context.write()
+                    await responses
+                elif responses is not None:  # plain generator
+                    for response in responses:
+                        yield response
+                code = context.code() or _OK
+            except _AbortError:
+                code = context.code() or _UNKNOWN
+                raise
+            except (_CancelledError, GeneratorExit):
+                code = _cancel_code(context)
+                raise
+            except Exception as exc:
+                code, details = classify(method, exc, rid)
+                await context.abort(code, details)
+            finally:
+                finish(method, context, started, rid, code or _UNKNOWN, trailer)
+                if principal_token is not None:
+                    _PRINCIPAL.reset(principal_token)
+
+        return streaming_behavior
+
+    # -- stages -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _begin(context: Context) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
+        """Request id and authorization header from the metadata; the request id trailer is set."""
+        rid = authorization = None
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_KEY:
+                rid = value
+            elif key == "authorization":
+                authorization = value
+        if not isinstance(rid, str) or not _valid_request_id(rid):
+            rid = new_request_id()
+        trailer = ((REQUEST_ID_KEY, rid),)
+        context.set_trailing_metadata(trailer)
+        return rid, authorization if isinstance(authorization, str) else None, trailer
+
+    async def _admit(self, method: _Method, context: Context, authorization: str | None) -> Principal | None:
+        """Authentication, then rate limiting; aborts the RPC when either says no."""
+        principal = None
+        if method.authenticate:
+            assert self.verifier is not None
+            scheme, _, token = (authorization or "").partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
+            principal = await self.verifier(token)
+            if principal is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid token")
+        if method.limited:
+            assert self.limiter is not None
+            key = principal.subject if principal is not None else _peer_host(context.peer())
+            wait = self.limiter.take(key)
+            if wait:
+                await self._throttle(context, wait)
+        return principal
+
+    async def _throttle(self, context: Context, wait: float) -> None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(max(1, math.ceil(wait * 1e9)))
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        status = rpc_status.to_status(
+            status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="rate limit exceeded", details=[detail])
+        )
+        await context.abort(status.code, status.details, (*status.trailing_metadata, *context.trailing_metadata()))
+
+    async def _validated(
+        self, requests: AsyncIterator[Any], context: Context, trailer: tuple[tuple[str, str], ...]
+    ) -> AsyncIterator[Any]:
+        collect = self.validator.collect_violations
+        async for request in requests:
+            violations = collect(request)
+            if violations:
+                await self._reject(context, request, violations, trailer)
+            yield request
+
+    @staticmethod
+    async def _reject(
+        context: Context, request: Any, violations: Sequence[Any], trailer: tuple[tuple[str, str], ...]
+    ) -> None:
+        """Abort with INVALID_ARGUMENT and a google.rpc.BadRequest naming every violated field."""
+        bad_request = error_details_pb2.BadRequest()
+        summary = []
+        for violation in violations:
+            proto = violation.proto
+            path = field_path(proto)
+            bad_request.field_violations.add(field=path, description=proto.message, reason=proto.rule_id)
+            summary.append(f"{path}: {proto.message}" if path else proto.message)
+        detail = any_pb2.Any()
+        detail.Pack(bad_request)
+        message = f"invalid {request.DESCRIPTOR.full_name}: {'; '.join(summary)}"
+        status = rpc_status.to_status(
+            status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+        )
+        await context.abort(status.code, status.details, (*status.trailing_metadata, *trailer))
+
+    def _classify(self, method: _Method, exc: Exception, rid: str) -> tuple[grpc.StatusCode, str]:
+        """The status code and details an exception from a handler is sent as."""
+        if isinstance(exc, DomainError):
+            return exc.code, str(exc) or exc.code.value[1]
+        for klass in type(exc).__mro__:
+            mapped = self.errors.get(klass)
+            if mapped is not None:
+                return mapped, mapped.value[1]
+        logger.error("%s failed (request_id=%s)", method.name, rid, exc_info=exc)
+        return grpc.StatusCode.INTERNAL, "internal error"
+
+    @staticmethod
+    def _finish(
+        method: _Method,
+        context: Context,
+        started: float,
+        rid: str,
+        code: grpc.StatusCode,
+        trailer: tuple[tuple[str, str], ...],
+    ) -> None:
+        elapsed = _perf_counter() - started
+        method.handled_counter(code).inc()
+        method.seconds.observe(elapsed)
+        trailing: Any = context.trailing_metadata()
+        if trailing is not trailer and not any(key == REQUEST_ID_KEY for key, _ in trailing):
+            # The handler replaced the trailer: add the request id back (too late only after an abort).
+            context.set_trailing_metadata((*trailing, *trailer))
+        # hasHandlers(): with no handler anywhere an INFO record is dropped anyway; skip building it.
+        if logger.isEnabledFor(_INFO) and logger.hasHandlers():
+            logger.info(
+                "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s",
+                method.name,
+                context.peer(),
+                code.name,
+                elapsed * 1000.0,
+                rid,
+            )

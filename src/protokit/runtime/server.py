@@ -1,0 +1,344 @@
+"""The gRPC server: generated servicers plus health, reflection, metrics, TLS and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
+
+import grpc
+import grpc.aio
+import prometheus_client
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
+from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped,unused-ignore]
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
+
+from .auth import TokenVerifier
+from .chain import Chain, ChainedHandler, Metrics, logger
+from .settings import ServerSettings
+
+__all__ = ["Server", "Service", "build_server", "run"]
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A servicer the server can host; generated base servicers implement it.
+
+    `SERVICE_NAME` is the full proto name ("user.v1.UserService"), used for health and reflection;
+    `add_to_server` registers the servicer (`add_XServicer_to_server(self, server)`).
+    """
+
+    SERVICE_NAME: ClassVar[str]
+
+    def add_to_server(self, server: grpc.aio.Server) -> None: ...
+
+
+class _Registrar:
+    """Stands in for the grpc.aio server while services register: their handlers are registered with
+    protokit's chain already wrapped around them, so calls need no interceptor. Everything else is
+    delegated to the real server."""
+
+    def __init__(self, server: grpc.aio.Server, chain: Chain) -> None:
+        self._server = server
+        self._chain = chain
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers([ChainedHandler(h, self._chain) for h in generic_rpc_handlers])
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Mapping[str, Any]) -> None:
+        wrapped = {m: self._chain.wrapped(f"/{service_name}/{m}", h) for m, h in method_handlers.items()}
+        self._server.add_registered_method_handlers(service_name, wrapped)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+def _address(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6 literal
+    return f"{host}:{port}"
+
+
+class Server:
+    """A grpc.aio server hosting `services`, built by `build_server`.
+
+    Interceptors, outermost first: OpenTelemetry (when `settings.tracing`), then protokit's chain -
+    1) request logging, 2) Prometheus metrics, 3) authentication, 4) rate limiting, 5) protovalidate
+    validation, 6) exception mapping (see `protokit.runtime.chain`) - then `extra_interceptors`, nearest
+    the handler. Without extra interceptors the chain is wrapped around each handler at registration
+    (services get a stand-in for the grpc.aio server in `add_to_server`), saving the interceptor hop.
+
+    Health (`grpc.health.v1.Health`) is SERVING for "" and every service from `start()` and NOT_SERVING
+    from the start of `stop()`; reflection (v1alpha) lists the services, health and reflection itself
+    unless `settings.reflection` is false.
+
+    The grpc.aio server is created in `start()`, on the running event loop.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        settings: ServerSettings,
+        chain: Chain,
+        interceptors: Sequence[grpc.aio.ServerInterceptor],
+        registry: prometheus_client.CollectorRegistry,
+        credentials: grpc.ServerCredentials | None,
+    ) -> None:
+        self.settings = settings
+        self._services = tuple(services)
+        self._chain = chain
+        self._interceptors = tuple(interceptors)
+        self._registry = registry
+        self._credentials = credentials
+        self._health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._port: int | None = None
+        self._metrics_http: Any = None
+        self._metrics_port: int | None = None
+        self._stopping: asyncio.Future[None] | None = None
+
+    # -- properties ---------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (the real one when settings.port is 0); RuntimeError before `start()`."""
+        if self._port is None:
+            raise RuntimeError("the server has not been started")
+        return self._port
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound /metrics HTTP port, or None when metrics are not served over HTTP (or not started)."""
+        return self._metrics_port
+
+    @property
+    def health(self) -> health_aio.HealthServicer:
+        """The health servicer: `await server.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)`."""
+        return self._health
+
+    @property
+    def metrics_registry(self) -> prometheus_client.CollectorRegistry:
+        return self._registry
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(s.SERVICE_NAME for s in self._services)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def _options(self) -> list[tuple[str, Any]]:
+        s = self.settings
+        return [
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", round(s.keepalive_time * 1000)),
+            ("grpc.keepalive_timeout_ms", round(s.keepalive_timeout * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            # Accept client keepalive pings every 10 s (protokit clients ping every 30 s) instead of
+            # answering them with GOAWAY "too_many_pings" after the 5 minute default.
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            # Two servers on one port would split the traffic silently.
+            ("grpc.so_reuseport", 0),
+        ]
+
+    async def start(self) -> int:
+        """Bind, start serving and mark every service SERVING; returns the bound port."""
+        if self._server is not None:
+            raise RuntimeError("the server was already started")
+        s = self.settings
+        server = grpc.aio.server(
+            interceptors=self._interceptors or None,
+            options=self._options(),
+            compression=grpc.Compression.Gzip if s.gzip else None,
+        )
+        # The chain is either among the interceptors (with extra_interceptors, to keep the order) or
+        # wrapped around every handler as it is registered.
+        target = server if self._chain in self._interceptors else cast(grpc.aio.Server, _Registrar(server, self._chain))
+        for service in self._services:
+            service.add_to_server(target)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, target)
+        if s.reflection:
+            names = (*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+            servicer = reflection.aio.ReflectionServicer((*names, reflection.SERVICE_NAME))
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, target)
+        address = _address(s.host, s.port)
+        if self._credentials is not None:
+            port = server.add_secure_port(address, self._credentials)
+        else:
+            port = server.add_insecure_port(address)
+        if not port:
+            raise RuntimeError(f"cannot listen on {address}")
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        for name in self.service_names:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await server.start()
+        self._server, self._port = server, port
+        if s.metrics_port is not None:
+            httpd, _ = prometheus_client.start_http_server(s.metrics_port, addr=s.host, registry=self._registry)
+            self._metrics_http, self._metrics_port = httpd, httpd.server_port
+        logger.info(
+            "serving %s on %s (%s)%s",
+            ", ".join(self.service_names) or "no services",
+            _address(s.host, port),
+            ("mTLS" if s.tls_client_ca else "TLS") if self._credentials is not None else "plaintext",
+            f", metrics on :{self._metrics_port}/metrics" if self._metrics_port is not None else "",
+        )
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: health NOT_SERVING, refuse new RPCs, let in-flight ones (streams included)
+        finish for up to `grace` seconds (default settings.grace_period), then cancel what is left.
+
+        Calling it again, or concurrently, waits for the first call to finish.
+        """
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return
+        self._stopping = asyncio.get_running_loop().create_future()
+        try:
+            await self._health.enter_graceful_shutdown()
+            if self._server is not None:
+                seconds = self.settings.grace_period if grace is None else grace
+                logger.info("stopping: %.1fs grace for in-flight RPCs", seconds)
+                await self._server.stop(seconds)
+            if self._metrics_http is not None:
+                httpd, self._metrics_http = self._metrics_http, None
+                await asyncio.to_thread(httpd.shutdown)
+                httpd.server_close()
+        finally:
+            self._stopping.set_result(None)
+
+    async def wait_for_termination(self) -> None:
+        """Return once the server has stopped."""
+        if self._server is None:
+            raise RuntimeError("the server has not been started")
+        await self._server.wait_for_termination()
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+
+    async def serve(self) -> None:
+        """`start()`, then serve until SIGTERM or SIGINT, which stop the server gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop_task: asyncio.Task[None] | None = None
+        forced: list[asyncio.Task[None]] = []
+
+        def on_signal(signum: signal.Signals) -> None:
+            nonlocal stop_task
+            if stop_task is None:
+                logger.info("%s received: stopping gracefully (send it again to stop now)", signum.name)
+                stop_task = loop.create_task(self.stop())
+            elif self._server is not None and not stop_task.done():
+                logger.info("%s received again: cancelling in-flight RPCs", signum.name)
+                forced.append(loop.create_task(self._server.stop(0)))
+
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    loop.add_signal_handler(signum, on_signal, signum)
+                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - not on Windows
+                    continue
+                installed.append(signum)
+        try:
+            await self.wait_for_termination()
+            if stop_task is not None:
+                await stop_task
+            for task in forced:
+                await task
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+            if self._stopping is None:  # cancelled: still shut down cleanly
+                await self.stop()
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert or not settings.tls_key:
+        return None
+    cert = _read(settings.tls_cert, "TLS certificate")
+    key = _read(settings.tls_key, "TLS key")
+    client_ca = _read(settings.tls_client_ca, "TLS client CA") if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def _tracing_interceptor() -> grpc.aio.ServerInterceptor:
+    try:
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    except ImportError as exc:
+        raise RuntimeError(
+            "tracing is on (PROTOKIT_TRACING) but opentelemetry-instrumentation-grpc is not installed: "
+            "install the `otel` extra, e.g. pip install 'protokit[otel]'"
+        ) from exc
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor()  # type: ignore[no-untyped-call,unused-ignore]
+    return interceptor
+
+
+def build_server(
+    services: Sequence[Service],
+    settings: ServerSettings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    public_methods: Collection[str] = (),
+    errors: Mapping[type[BaseException], grpc.StatusCode] | None = None,
+    registry: prometheus_client.CollectorRegistry | None = None,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> Server:
+    """A `Server` for `services` (not started).
+
+    settings: None reads `ServerSettings.from_env()`. verifier: None turns authentication off.
+    public_methods: full method names ("/user.v1.UserService/GetUser") callable without a token.
+    errors: exception type -> status code for exceptions that are not `DomainError`s.
+    registry: where the metrics live; None creates a fresh CollectorRegistry for this server.
+    extra_interceptors: run after protokit's chain, nearest the handler.
+    """
+    settings = ServerSettings.from_env() if settings is None else settings
+    names = [s.SERVICE_NAME for s in services]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"service registered twice: {', '.join(duplicates)}")
+    for method in public_methods:
+        if not method.startswith("/") or method.count("/") != 2:
+            raise ValueError(f"public method {method!r} is not a full method name like '/pkg.v1.Service/Method'")
+    logging.getLogger(logger.name).setLevel(settings.log_level_number)
+    registry = prometheus_client.CollectorRegistry() if registry is None else registry
+    chain = Chain(
+        Metrics(registry),
+        verifier=verifier,
+        public_methods=public_methods,
+        errors=errors,
+        rate_limit=settings.rate_limit,
+        rate_burst=settings.effective_rate_burst,
+    )
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if settings.tracing:
+        interceptors.append(_tracing_interceptor())
+    if extra_interceptors:  # else the chain wraps the handlers directly: same order, no interceptor hop
+        interceptors.append(chain)
+        interceptors.extend(extra_interceptors)
+    return Server(services, settings, chain, interceptors, registry, _credentials(settings))
+
+
+def run(services: Sequence[Service], settings: ServerSettings | None = None, **kwargs: Any) -> None:
+    """Serve `services` until SIGTERM/SIGINT: the body of a service's `__main__`.
+
+    settings: None reads `ServerSettings.from_env()`; kwargs go to `build_server`. Configures logging
+    to stderr at settings.log_level when the application has not configured logging itself.
+    """
+    settings = ServerSettings.from_env() if settings is None else settings
+    logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(build_server(services, settings, **kwargs).serve())

@@ -1,0 +1,213 @@
+"""Server settings, with every field readable from a `PROTOKIT_*` environment variable.
+
+| field             | variable                    | default       | meaning                                            |
+|-------------------|-----------------------------|---------------|----------------------------------------------------|
+| host              | PROTOKIT_HOST               | 127.0.0.1     | address to listen on ("0.0.0.0" / "[::]" for all)  |
+| port              | PROTOKIT_PORT, else PORT    | 50051         | gRPC port; 0 picks a free port                     |
+| tls_cert          | PROTOKIT_TLS_CERT           | None          | PEM certificate chain file: serve TLS              |
+| tls_key           | PROTOKIT_TLS_KEY            | None          | PEM private key file (required with tls_cert)      |
+| tls_client_ca     | PROTOKIT_TLS_CLIENT_CA      | None          | PEM CA file: mTLS, clients must present a cert     |
+| reflection        | PROTOKIT_REFLECTION         | true          | serve grpc.reflection.v1alpha                      |
+| metrics_port      | PROTOKIT_METRICS_PORT       | None          | serve Prometheus /metrics over HTTP; 0 = free port |
+| grace_period      | PROTOKIT_GRACE_PERIOD       | 10            | seconds in-flight RPCs get to finish on stop       |
+| max_message_bytes | PROTOKIT_MAX_MESSAGE_BYTES  | 4194304       | largest message received or sent                   |
+| keepalive_time    | PROTOKIT_KEEPALIVE_TIME     | 60            | seconds between server keepalive pings             |
+| keepalive_timeout | PROTOKIT_KEEPALIVE_TIMEOUT  | 20            | seconds to wait for a ping ack before closing      |
+| gzip              | PROTOKIT_GZIP               | true          | gzip responses by default                          |
+| log_level         | PROTOKIT_LOG_LEVEL          | INFO          | level of the "protokit.runtime" logger             |
+| rate_limit        | PROTOKIT_RATE_LIMIT         | None (off)    | requests/s per principal (else client address)     |
+| rate_burst        | PROTOKIT_RATE_BURST         | ceil(rate)    | token-bucket size                                  |
+| tracing           | PROTOKIT_TRACING            | false         | OpenTelemetry server spans (the `otel` extra)      |
+
+Booleans accept 1/0, true/false, yes/no, on/off; an empty variable counts as unset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ServerSettings"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {text!r}")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _str(text: str) -> str:
+    return text.strip()
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": _str,
+    "port": _int,
+    "tls_cert": _str,
+    "tls_key": _str,
+    "tls_client_ca": _str,
+    "reflection": _bool,
+    "metrics_port": _int,
+    "grace_period": _float,
+    "max_message_bytes": _int,
+    "keepalive_time": _float,
+    "keepalive_timeout": _float,
+    "gzip": _bool,
+    "log_level": _str,
+    "rate_limit": _float,
+    "rate_burst": _int,
+    "tracing": _bool,
+}
+
+
+def _port_problem(value: int | None, allow_none: bool) -> str | None:
+    if value is None:
+        return None if allow_none else "is required"
+    if not 0 <= value <= 65535:
+        return f"must be a port number 0..65535, got {value}"
+    return None
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    """Why a single field value is invalid, or None."""
+    if name == "port":
+        return _port_problem(value, allow_none=False)
+    if name == "metrics_port":
+        return _port_problem(value, allow_none=True)
+    if name == "host":
+        return "must not be empty" if not value else None
+    if name in ("grace_period", "keepalive_timeout", "keepalive_time") and value is not None:
+        positive = name != "grace_period"
+        if value < 0 or (positive and value == 0):
+            return f"must be {'> 0' if positive else '>= 0'}, got {value}"
+    if name == "max_message_bytes" and value <= 0:
+        return f"must be > 0, got {value}"
+    if name == "rate_limit" and value is not None and value <= 0:
+        return f"must be > 0 requests/s, got {value}"
+    if name == "rate_burst" and value is not None and value < 1:
+        return f"must be >= 1, got {value}"
+    if name == "log_level" and str(value).upper() not in _LEVELS:
+        return f"must be one of {', '.join(_LEVELS)}, got {value!r}"
+    return None
+
+
+def _combination_problem(values: Mapping[str, Any], label: Callable[[str], str]) -> str | None:
+    """Why fields that only make sense together are inconsistent, or None."""
+    cert, key, client_ca = (values.get(name) for name in ("tls_cert", "tls_key", "tls_client_ca"))
+    if bool(cert) != bool(key):
+        return f"{label('tls_cert')} and {label('tls_key')} must be set together"
+    if client_ca and not cert:
+        return f"{label('tls_client_ca')} (mTLS) needs {label('tls_cert')} and {label('tls_key')}"
+    return None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How a `Server` listens and behaves; see the module docstring for the environment variables."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    reflection: bool = True
+    metrics_port: int | None = None
+    grace_period: float = 10.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    keepalive_time: float = 60.0
+    keepalive_timeout: float = 20.0
+    gzip: bool = True
+    log_level: str = "INFO"
+    rate_limit: float | None = None
+    rate_burst: int | None = None
+    tracing: bool = False
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            problem = _field_problem(f.name, getattr(self, f.name))
+            if problem:
+                raise ValueError(f"ServerSettings.{f.name} {problem}")
+        problem = _combination_problem(dataclasses.asdict(self), lambda name: f"ServerSettings.{name}")
+        if problem:
+            raise ValueError(problem)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def effective_rate_burst(self) -> int:
+        """The bucket size: rate_burst, or one second's worth of rate_limit."""
+        if self.rate_burst is not None:
+            return self.rate_burst
+        return max(1, math.ceil(self.rate_limit or 1))
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Defaults, overridden by `PROTOKIT_*` variables of `env` (os.environ if None), overridden by `overrides`.
+
+        A malformed or out-of-range variable raises ValueError naming the variable.
+        """
+        source = os.environ if env is None else env
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"ServerSettings has no field {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        origin: dict[str, str] = {}
+        for name, parse in _PARSERS.items():
+            var = f"PROTOKIT_{name.upper()}"
+            text = source.get(var, "")
+            if not text.strip() and name == "port":
+                var, text = "PORT", source.get("PORT", "")
+            if not text.strip():
+                continue
+            try:
+                value = parse(text)
+            except ValueError as exc:
+                raise ValueError(f"{var}: {exc}") from None
+            problem = _field_problem(name, value)
+            if problem:
+                raise ValueError(f"{var} {problem}")
+            values[name] = value
+            origin[name] = var
+        values.update(overrides)
+        origin.update({name: f"ServerSettings.{name}" for name in overrides})
+        # Check combinations first, naming the variables: a message the operator can act on.
+        problem = _combination_problem(values, lambda name: origin.get(name, f"PROTOKIT_{name.upper()}"))
+        if problem:
+            raise ValueError(problem)
+        return cls(**values)  # validates the overrides too

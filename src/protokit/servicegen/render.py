@@ -1,0 +1,60 @@
+"""Rendering the view model with Jinja2 templates shipped as the protokit.templates package.
+
+Comment text reaches the templates only as data (already escaped for docstrings by the model),
+never as template source, so `{{ }}` and `{% %}` in a .proto comment are printed verbatim.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+
+import jinja2
+
+from protokit.servicegen.model import FileModel
+
+TEMPLATES = "protokit.templates"
+SERVICE_TEMPLATE = "service.py.j2"
+IMPLEMENTATION_TEMPLATE = "implementation.py.j2"
+
+
+def docstring_literal(text: str, indent: int = 0) -> str:
+    """Model docstring text (already escaped) as a triple-quoted literal.
+
+    One line stays on one line; longer text gets the closing quotes on their own line, continuation
+    lines indented by `indent` spaces (blank lines stay empty: no trailing whitespace).
+    """
+    first, *rest = text.split("\n")
+    if not rest:
+        return f'"""{first}"""'
+    pad = " " * indent
+    body = "\n".join(pad + line if line else "" for line in rest)
+    return f'"""{first}\n{body}\n{pad}"""'
+
+
+def _load(name: str) -> str:
+    return importlib.resources.files(TEMPLATES).joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load),
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["docstring"] = docstring_literal
+    return env
+
+
+def render_file(model: FileModel) -> str:
+    """The generated `<name>_protokit.py` module: servicer bases, registration helpers and clients."""
+    return environment().get_template(SERVICE_TEMPLATE).render(file=model)
+
+
+def render_implementation(model: FileModel) -> str:
+    """The user's implementation skeleton: created once, then theirs (no DO NOT EDIT header)."""
+    return environment().get_template(IMPLEMENTATION_TEMPLATE).render(file=model)
