@@ -38,6 +38,7 @@ TARGETS = {
     "lint_edit_ratio": ("<=", 1.0),
     "breaking_cold_ratio": ("<=", 0.8),
     "breaking_cached_ratio": ("<=", 0.5),
+    "new_service_seconds": ("<=", 3.0),
     "runtime_unary_ratio": (">=", 0.8),
     "runtime_stream_ratio": (">=", 0.9),
 }
@@ -163,6 +164,17 @@ def bench_runtime(repeat: int) -> dict[str, float]:
     return results
 
 
+def bench_new_service(repeat: int, base: str | None) -> dict[str, float]:
+    """`protokit new service` end to end (project files, proto, gen, implementation), cold cache."""
+    times = []
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="protokit-new-", dir=base) as tmp:
+            env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+            cmd = [str(BIN / "protokit"), "new", "service", "Billing", "--package", "acme.billing.v1"]
+            times.append(timed([*cmd, "--dir", str(Path(tmp) / f"svc{i}")], Path(tmp), env))
+    return {"new_service_seconds": statistics.median(times)}
+
+
 def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
     return {"help_seconds": median_of(repeat, lambda: timed([str(BIN / "protokit"), "--help"], REPO, env))}
 
@@ -190,6 +202,7 @@ def main() -> None:
         results.update(bench_help(max(args.repeat, 5), env))
         shutil.rmtree(root / "generated", ignore_errors=True)
         results.update(bench_lint_breaking(root, names, args.repeat, env))
+    results.update(bench_new_service(args.repeat, base))
     results.update(bench_runtime(args.repeat))
 
     failed = False

@@ -320,3 +320,17 @@ def test_pruned_images_give_buf_findings(tmp_path: Path, protokit: Run, buf: Pat
     assert without_source(found) == sorted(expected, key=json.dumps)
     assert code == 1
     assert ("MESSAGE_NO_DELETE" in {f["type"] for f in found}) == (category == "FILE")
+
+
+def test_a_new_package_is_not_breaking(tmp_path: Path, protokit: Run, buf: Path) -> None:
+    """Only additions: buf compares nothing (an image without files is an error to buf)."""
+    project = make_repo(tmp_path / "repo")
+    extra = project / "protos/other/v1/other.proto"
+    extra.parent.mkdir(parents=True)
+    extra.write_text('syntax = "proto3";\n\npackage other.v1;\n\nmessage Other {\n  string x = 1;\n}\n')
+    assert buf_direct(buf, project, ".git#branch=main") == []
+    assert protokit_json(protokit, project, "--against", "main") == (0, [])
+    # An addition next to a real break still reports the break.
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    code, found = protokit_json(protokit, project, "--against", "main")
+    assert (code, [f["type"] for f in found]) == (1, ["FIELD_NO_DELETE"])

@@ -154,7 +154,8 @@ def breaking(project: Project, against: str) -> BreakingResult:
     pruned = prune(baseline.image.read_bytes(), current_image.read_bytes(), owned)
     result = BreakingResult([], baseline.label, len(sources.files))
     sections = bufrun.effective_sections(project, "breaking")
-    if not pruned.targets:  # no file differs: nothing can have broken, but a bad config is still an error
+    if not pruned.targets or pruned.only_additions:
+        # Nothing differs, or only new files: nothing can have broken, but a bad config is still an error.
         for section in sections:
             bufrun.check_config(buf, section, "breaking", project.root)
         return result

@@ -141,6 +141,58 @@ def doctor() -> None:
         raise typer.Exit(2)
 
 
+new_app = typer.Typer(
+    name="new",
+    help="Create a service (a whole project, or one more service in a project) or a proto file.",
+    no_args_is_help=True,
+)
+app.add_typer(new_app)
+
+
+@new_app.command("service")
+def new_service(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="PascalCase, with or without the Service suffix: Billing.")
+    ],
+    package: Annotated[
+        str | None,
+        typer.Option(
+            "--package", metavar="PACKAGE", help="Proto package, e.g. acme.billing.v1 (default: from NAME, billing.v1)."
+        ),
+    ] = None,
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", metavar="DIR", help="Project directory: new or empty, or inside a protokit project."),
+    ] = Path("."),
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming/--no-streaming", help="Add a client-streaming batch create and a bidirectional watch."
+        ),
+    ] = True,
+    fmt: Annotated[GenFormat, typer.Option("--format", help="Output format.")] = GenFormat.text,
+) -> None:
+    """Create a working service: documented proto, generated code, in-memory implementation, tests."""
+    from protokit import scaffold
+
+    result = scaffold.new_service(name, directory, package=package, streaming=streaming)
+    scaffold.render_service(result, fmt.value)
+
+
+@new_app.command("proto")
+def new_proto(
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The new file, e.g. protos/acme/inventory/v1/stock.proto.")
+    ],
+    fmt: Annotated[GenFormat, typer.Option("--format", help="Output format.")] = GenFormat.text,
+) -> None:
+    """Create one lint-clean proto file; its package follows from its directory under the module root."""
+    from protokit import scaffold
+
+    result = scaffold.new_proto(path)
+    scaffold.render_proto(result, fmt.value)
+
+
 def main() -> None:
     """Entry point: library errors become one clear message and exit 2, never a traceback.
 

@@ -19,6 +19,8 @@ class Pruned:
     baseline: bytes
     current: bytes
     targets: list[str]  # the files to check (--path): changed files and the rest of their packages
+    # Every target is new: additions break nothing, and buf rejects an image with no files.
+    only_additions: bool = False
 
 
 def _by_name(image: bytes) -> dict[str, descriptor_pb2.FileDescriptorProto]:
@@ -57,4 +59,5 @@ def prune(baseline: bytes, current: bytes, checked: Collection[str]) -> Pruned:
         baseline=_subset(baseline, old, _with_imports(old, targets)),
         current=_subset(current, new, _with_imports(new, targets)),
         targets=targets,
+        only_additions=bool(targets) and not any(n in old for n in targets),
     )
