@@ -402,6 +402,8 @@ def test_new_service_adds_to_an_existing_project_and_touches_nothing(protokit: R
     project = tmp_path / "shop"
     first = protokit("new", "service", "Billing", "--package", "acme.billing.v1", "--dir", str(project), cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
+    git("init", "-q", "-b", "main", cwd=project)
+    commit_all(project, "billing")
     before = tree_bytes(project)
 
     added = protokit("new", "service", "Invoice", cwd=project)  # --dir defaults to the cwd
@@ -431,6 +433,9 @@ def test_new_service_adds_to_an_existing_project_and_touches_nothing(protokit: R
     assert lint.returncode == 0 and "(3 files)" in lint.stdout, lint.stdout + lint.stderr
     check = protokit("gen", "--check", cwd=project)
     assert check.returncode == 0, check.stdout + check.stderr
+    # Adding services (a new package and an existing one) breaks nothing for existing clients.
+    breaking = protokit("breaking", "--against", "main", cwd=project)
+    assert breaking.returncode == 0, breaking.stdout + breaking.stderr
     tests = subprocess.run(
         [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=project,
