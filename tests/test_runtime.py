@@ -839,6 +839,24 @@ def test_build_server_rejects_bad_arguments() -> None:
         _ = server.port
 
 
+def test_a_busy_port_fails_start() -> None:
+    async def test() -> None:
+        async with serving() as h:
+            with pytest.raises(RuntimeError, match="bind"):
+                await build_server([UserService()], ServerSettings(port=h.port)).start()
+            # A busy metrics port fails before any gRPC port serves.
+            busy = build_server([UserService()], ServerSettings(port=0, metrics_port=0))
+            await busy.start()
+            try:
+                again = build_server([UserService()], ServerSettings(port=0, metrics_port=busy.metrics_port))
+                with pytest.raises(OSError):
+                    await again.start()
+            finally:
+                await busy.stop(0)
+
+    run(test)
+
+
 SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {generated!r})

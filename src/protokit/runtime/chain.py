@@ -16,20 +16,24 @@
    `context.abort(...)` from a handler passes through unchanged.
 
 The stages run in ONE wrapper around each method's handler, built once per method. The server applies it
-as the handlers are registered, so a call pays no interceptor hop at all (grpc.aio's interceptor
-machinery alone costs ~5% of a small unary call); with `extra_interceptors` it runs as an ordinary
-interceptor instead, ahead of them. Request-streaming handlers receive an iterator that
-validates each message; messages read with `context.read()` instead bypass validation. A handler that
-aborts with its own trailing metadata (`abort_with_status`) replaces the `x-request-id` trailer.
+as the handlers are registered, so a call pays no grpc.aio interceptor hop at all; with
+`extra_interceptors` it runs as an ordinary interceptor instead, ahead of them. Per call it reads the
+metadata once, keeps metric values as plain numbers (see `Metrics`) and formats the log line only when
+a handler will emit it. Streaming responses pass through one generator step per message.
+
+Limits: request-streaming handlers receive an iterator that validates each message; messages read with
+`context.read()` instead bypass validation. A handler that aborts with its own trailing metadata
+(`abort_with_status`) replaces the `x-request-id` trailer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import inspect
 import logging
 import math
-import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -41,6 +45,9 @@ import protovalidate
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status  # type: ignore[import-untyped,unused-ignore]
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from .auth import _PRINCIPAL, Principal, TokenVerifier
 from .errors import DomainError
@@ -68,7 +75,9 @@ logger = logging.getLogger("protokit.runtime")
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
 _INFO = logging.INFO
+_LOG_FORMAT = "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s"
 _perf_counter = time.perf_counter
+_bisect_left = bisect.bisect_left
 _isawaitable = inspect.isawaitable
 _AbortError = grpc.aio.AbortError
 _CancelledError = asyncio.CancelledError
@@ -79,51 +88,102 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
-class Metrics:
-    """The server's Prometheus collectors, registered in `registry`."""
-
-    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
-        labels = ("grpc_type", "grpc_service", "grpc_method")
-        self.registry = registry
-        self.started = prometheus_client.Counter(
-            "grpc_server_started_total", "RPCs started on the server.", labels, registry=registry
-        )
-        self.handled = prometheus_client.Counter(
-            "grpc_server_handled_total",
-            "RPCs completed on the server, regardless of success or failure.",
-            (*labels, "grpc_code"),
-            registry=registry,
-        )
-        self.seconds = prometheus_client.Histogram(
-            "grpc_server_handling_seconds",
-            "Latency (seconds) of RPCs handled by the server, until the status was set.",
-            labels,
-            registry=registry,
-        )
-
-
 class _Method:
-    """Everything about one method that does not change between calls, computed once."""
+    """One method: what never changes between calls (computed once) and its metric values."""
 
-    __slots__ = ("admit", "authenticate", "handled", "labels", "limited", "metrics", "name", "seconds", "started")
+    __slots__ = (
+        "admit",
+        "authenticate",
+        "bounds",
+        "buckets",
+        "handled",
+        "labels",
+        "limited",
+        "name",
+        "ok",
+        "seconds_sum",
+        "started",
+    )
 
-    def __init__(self, name: str, grpc_type: str, metrics: Metrics, authenticate: bool, limited: bool) -> None:
+    def __init__(self, name: str, grpc_type: str, bounds: tuple[float, ...], authenticate: bool, limited: bool) -> None:
         service, _, method = name.lstrip("/").rpartition("/")
         self.name = name
         self.labels = (grpc_type, service, method)
-        self.metrics = metrics
-        self.started = metrics.started.labels(*self.labels)
-        self.seconds = metrics.seconds.labels(*self.labels)
-        self.handled: dict[grpc.StatusCode, Any] = {_OK: metrics.handled.labels(*self.labels, _OK.name)}
         self.authenticate = authenticate
         self.limited = limited
         self.admit = authenticate or limited
+        # Metric values: plain numbers, updated on the event loop thread, read at scrape time.
+        self.started = 0
+        self.ok = 0  # handled with OK, the common case, kept out of the dict
+        self.handled: dict[grpc.StatusCode, int] = {}
+        self.bounds = bounds
+        self.buckets = [0] * len(bounds)  # per bucket, not cumulative
+        self.seconds_sum = 0.0
 
-    def handled_counter(self, code: grpc.StatusCode) -> Any:
-        counter = self.handled.get(code)
-        if counter is None:
-            counter = self.handled[code] = self.metrics.handled.labels(*self.labels, code.name)
-        return counter
+
+_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+class Metrics(Collector):
+    """`grpc_server_started_total`, `grpc_server_handled_total` and `grpc_server_handling_seconds`.
+
+    A custom collector: RPCs update plain numbers on their method (no locks, no label lookups per call)
+    and the Prometheus families are built only when the registry is scraped.
+    """
+
+    def __init__(
+        self,
+        registry: prometheus_client.CollectorRegistry,
+        buckets: Sequence[float] = prometheus_client.Histogram.DEFAULT_BUCKETS,
+    ) -> None:
+        bounds = sorted(float(b) for b in buckets)
+        if bounds[-1] != math.inf:
+            bounds.append(math.inf)
+        self.bounds = tuple(bounds)
+        self._bound_labels = tuple(floatToGoString(b) for b in bounds)  # type: ignore[no-untyped-call,unused-ignore]
+        self.registry = registry
+        self._methods: dict[str, _Method] = {}
+        registry.register(self)
+
+    def method(self, name: str, grpc_type: str, *, authenticate: bool, limited: bool) -> _Method:
+        method = self._methods.get(name)
+        if method is None:
+            method = self._methods[name] = _Method(name, grpc_type, self.bounds, authenticate, limited)
+        return method
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> list[Metric]:
+        started, handled, seconds = self._families()
+        for method in list(self._methods.values()):  # list(): atomic under the GIL
+            labels = list(method.labels)
+            started.add_metric(labels, method.started)
+            handled.add_metric([*labels, "OK"], method.ok)
+            for code, count in list(method.handled.items()):
+                handled.add_metric([*labels, code.name], count)
+            cumulative, buckets = 0, []
+            for bound, count in zip(self._bound_labels, list(method.buckets), strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            seconds.add_metric(labels, buckets, method.seconds_sum)
+        return [started, handled, seconds]
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily("grpc_server_started", "RPCs started on the server.", labels=_LABELS),
+            CounterMetricFamily(
+                "grpc_server_handled",
+                "RPCs completed on the server, regardless of success or failure.",
+                labels=(*_LABELS, "grpc_code"),
+            ),
+            HistogramMetricFamily(
+                "grpc_server_handling_seconds",
+                "Latency (seconds) of RPCs handled by the server, until the status was set.",
+                labels=_LABELS,
+            ),
+        )
 
 
 class _RateLimiter:
@@ -200,9 +260,12 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
+_random_bits = random.getrandbits
+
+
 def new_request_id() -> str:
-    """A random uuid4 string, twice as fast as str(uuid.uuid4())."""
-    h = os.urandom(16).hex()
+    """A random uuid4 string; 128 bits from `random` (no syscall), formatted without the uuid module."""
+    h = f"{_random_bits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
@@ -245,7 +308,6 @@ class Chain(grpc.aio.ServerInterceptor):
         self.errors = dict(errors or {})
         self.limiter = _RateLimiter(rate_limit, rate_burst) if rate_limit else None
         self.validator = protovalidate.Validator()
-        self._methods: dict[str, _Method] = {}
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     # -- entry points: as a grpc.aio interceptor, or wrapping handlers as they are registered -------------
@@ -271,18 +333,14 @@ class Chain(grpc.aio.ServerInterceptor):
 
     def wrap(self, name: str, handler: Handler) -> Handler:
         """The handler of method `name` with every stage around it."""
-        method = self._methods.get(name)
-        if method is None:
-            infrastructure = name.startswith(ALWAYS_PUBLIC_PREFIXES)
-            public = infrastructure or name in self.public_methods
-            method = _Method(
-                name,
-                _grpc_type(handler),
-                self.metrics,
-                authenticate=self.verifier is not None and not public,
-                limited=self.limiter is not None and not infrastructure,
-            )
-            self._methods[name] = method
+        infrastructure = name.startswith(ALWAYS_PUBLIC_PREFIXES)
+        public = infrastructure or name in self.public_methods
+        method = self.metrics.method(
+            name,
+            _grpc_type(handler),
+            authenticate=self.verifier is not None and not public,
+            limited=self.limiter is not None and not infrastructure,
+        )
         kw: dict[str, Any] = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -310,12 +368,11 @@ class Chain(grpc.aio.ServerInterceptor):
     def _unary(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
         collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
-        started_counter = method.started
         is_coroutine = inspect.iscoroutinefunction(behavior)
 
         async def unary_behavior(request: Any, context: Context) -> Any:
             started = _perf_counter()
-            started_counter.inc()
+            method.started += 1
             rid, authorization, trailer = begin(context)
             principal_token = None
             code = None
@@ -356,11 +413,10 @@ class Chain(grpc.aio.ServerInterceptor):
     def _streaming(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
         collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
-        started_counter = method.started
 
         async def streaming_behavior(request: Any, context: Context) -> AsyncIterator[Any]:
             started = _perf_counter()
-            started_counter.inc()
+            method.started += 1
             rid, authorization, trailer = begin(context)
             principal_token = None
             code = None
@@ -501,19 +557,19 @@ class Chain(grpc.aio.ServerInterceptor):
         trailer: tuple[tuple[str, str], ...],
     ) -> None:
         elapsed = _perf_counter() - started
-        method.handled_counter(code).inc()
-        method.seconds.observe(elapsed)
+        if code is _OK:
+            method.ok += 1
+        else:
+            handled = method.handled
+            handled[code] = handled.get(code, 0) + 1
+        method.buckets[_bisect_left(method.bounds, elapsed)] += 1
+        method.seconds_sum += elapsed
         trailing: Any = context.trailing_metadata()
         if trailing is not trailer and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).
             context.set_trailing_metadata((*trailing, *trailer))
         # hasHandlers(): with no handler anywhere an INFO record is dropped anyway; skip building it.
         if logger.isEnabledFor(_INFO) and logger.hasHandlers():
-            logger.info(
-                "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s",
-                method.name,
-                context.peer(),
-                code.name,
-                elapsed * 1000.0,
-                rid,
-            )
+            # handle(makeRecord()) is logger.info() without its stack walk for the caller: ~25% cheaper.
+            args = (method.name, context.peer(), code.name, elapsed * 1000.0, rid)
+            logger.handle(logger.makeRecord(logger.name, _INFO, __file__, 0, _LOG_FORMAT, args, None, "rpc"))

@@ -176,11 +176,18 @@ class Server:
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for name in self.service_names:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        await server.start()
-        self._server, self._port = server, port
-        if s.metrics_port is not None:
+        if s.metrics_port is not None:  # before serving gRPC: a busy port must not leave a half-started server
             httpd, _ = prometheus_client.start_http_server(s.metrics_port, addr=s.host, registry=self._registry)
             self._metrics_http, self._metrics_port = httpd, httpd.server_port
+        try:
+            await server.start()
+        except BaseException:
+            if self._metrics_http is not None:
+                self._metrics_http.shutdown()
+                self._metrics_http.server_close()
+                self._metrics_http = self._metrics_port = None
+            raise
+        self._server, self._port = server, port
         logger.info(
             "serving %s on %s (%s)%s",
             ", ".join(self.service_names) or "no services",

@@ -14,7 +14,7 @@
 | keepalive_time    | PROTOKIT_KEEPALIVE_TIME     | 60            | seconds between server keepalive pings             |
 | keepalive_timeout | PROTOKIT_KEEPALIVE_TIMEOUT  | 20            | seconds to wait for a ping ack before closing      |
 | gzip              | PROTOKIT_GZIP               | true          | gzip responses by default                          |
-| log_level         | PROTOKIT_LOG_LEVEL          | INFO          | level of the "protokit.runtime" logger             |
+| log_level         | PROTOKIT_LOG_LEVEL          | INFO          | "protokit.runtime" logger level (build_server)     |
 | rate_limit        | PROTOKIT_RATE_LIMIT         | None (off)    | requests/s per principal (else client address)     |
 | rate_burst        | PROTOKIT_RATE_BURST         | ceil(rate)    | token-bucket size                                  |
 | tracing           | PROTOKIT_TRACING            | false         | OpenTelemetry server spans (the `otel` extra)      |
