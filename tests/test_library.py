@@ -222,3 +222,20 @@ def test_external_plugin_runs_with_venv_bin_on_path(tmp_path: Path, mini: config
     out = dict(run_plugin(echo_path, image, ["a/v1/base.proto"]))
     assert out["path.txt"].decode() == os.path.dirname(sys.executable)
     assert out["files.txt"] == b"a/v1/base.proto"
+
+
+def test_implementation_files_are_named_after_the_proto_and_qualified_on_clashes(tmp_path: Path) -> None:
+    from protokit.implementations import planned
+
+    service = 'syntax = "proto3";\npackage {pkg};\nmessage M {{}}\nservice S {{\n  rpc Get(M) returns (M);\n}}\n'
+    write(tmp_path, "buf.yaml", "version: v2\nmodules:\n  - path: protos\n")
+    write(tmp_path, "protos/a/v1/svc.proto", service.format(pkg="a.v1"))
+    write(tmp_path, "protos/b/v1/svc.proto", service.format(pkg="b.v1"))
+    write(tmp_path, "protos/c/v1/user-api.proto", service.format(pkg="c.v1"))
+    write(tmp_path, "protos/c/v1/types.proto", 'syntax = "proto3";\npackage c.v1;\nmessage T {}\n')
+    plan = planned(tmp_path / "impl", load_sources(config.load_project(tmp_path)))
+    assert {p.name: name for p, name in plan.items()} == {
+        "a_v1_svc.py": "a/v1/svc.proto",
+        "b_v1_svc.py": "b/v1/svc.proto",
+        "user_api.py": "c/v1/user-api.proto",
+    }

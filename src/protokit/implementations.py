@@ -14,7 +14,7 @@ from pathlib import Path
 
 from protokit import cache
 from protokit.config import GenConfig, Project
-from protokit.errors import ConfigError, ProtokitError
+from protokit.errors import ConfigError
 from protokit.sources import SourceSet
 
 OPTION = "implementations"
@@ -34,18 +34,18 @@ def implementation_dir(project: Project, config: GenConfig) -> Path | None:
 
 
 def planned(directory: Path, sources: SourceSet) -> dict[Path, str]:
-    """Implementation path -> proto file, for every proto file that declares a service."""
+    """Implementation path -> proto file, for every proto file that declares a service.
+
+    `<stem>.py` (user_service.py); protos that share a file name in different directories get their
+    directories in the name too (a_v1_service.py, b_v1_service.py).
+    """
+    with_services = [name for name, file in sources.files.items() if file.has_service]
+    stems = {name: os.path.basename(name)[: -len(".proto")] for name in with_services}
+    clashing = {stem for stem in stems.values() if list(stems.values()).count(stem) > 1}
     paths: dict[Path, str] = {}
-    for name, file in sources.files.items():
-        if not file.has_service:
-            continue
-        stem = os.path.basename(name)[: -len(".proto")].replace("-", "_").replace(".", "_")
-        path = directory / f"{stem}.py"
-        if path in paths:
-            raise ProtokitError(
-                f"{name} and {paths[path]} would share the implementation file {path.name}: rename one of them"
-            )
-        paths[path] = name
+    for name in with_services:
+        stem = name[: -len(".proto")].replace("/", "_") if stems[name] in clashing else stems[name]
+        paths[directory / (stem.replace("-", "_").replace(".", "_") + ".py")] = name
     return paths
 
 

@@ -19,7 +19,6 @@ under the module root.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 import keyword
 import os
@@ -39,7 +38,7 @@ from protokit import __version__
 from protokit.errors import ProtokitError
 from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.servicegen.model import Import, format_imports, module_import, snake_case
-from protokit.servicegen.render import docstring_literal
+from protokit.servicegen.render import docstring_literal, template_environment
 
 TEMPLATES = "protokit.templates.scaffold"
 BUF_YAML = "buf.yaml"
@@ -227,20 +226,9 @@ def servicer_method(
     return f"    async def {name}(\n        self,\n{request_line}\n{context}\n    ) -> {returns}:"
 
 
-def _load(name: str) -> str:
-    return importlib.resources.files(TEMPLATES).joinpath(name).read_text(encoding="utf-8")
-
-
 @functools.cache
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_load),
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = template_environment(TEMPLATES)
     env.globals["wrap"] = wrap
     env.globals["method"] = servicer_method
     return env

@@ -7,12 +7,13 @@ inside grpcio-tools' protoc, so the request's descriptors are handed back to tha
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
+
+from protokit.plugins import serve_stdio
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
@@ -40,8 +41,7 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
 
 
 def main() -> None:
-    request = plugin_pb2.CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(generate(request).SerializeToString())
+    serve_stdio(generate)
 
 
 if __name__ == "__main__":

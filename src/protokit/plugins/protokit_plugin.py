@@ -8,11 +8,10 @@ files without services yield nothing.
 
 from __future__ import annotations
 
-import sys
-
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from protokit.plugins import serve_stdio
 from protokit.servicegen import ServiceGenError, build, render_file
 
 
@@ -41,8 +40,7 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
 
 
 def main() -> None:
-    request = plugin_pb2.CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(generate(request).SerializeToString())
+    serve_stdio(generate)
 
 
 if __name__ == "__main__":

@@ -32,20 +32,26 @@ def docstring_literal(text: str, indent: int = 0) -> str:
     return f'"""{first}\n{body}\n{pad}"""'
 
 
-def _load(name: str) -> str:
-    return importlib.resources.files(TEMPLATES).joinpath(name).read_text(encoding="utf-8")
+def template_environment(package: str) -> jinja2.Environment:
+    """Jinja set up for generating Python source from the templates shipped in `package`: no HTML
+    escaping, exact newlines, and an error (not an empty string) for any undefined name."""
 
+    def load(name: str) -> str:
+        return importlib.resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
-@functools.cache
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_load),
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = template_environment(TEMPLATES)
     env.filters["docstring"] = docstring_literal
     return env
 
