@@ -373,6 +373,27 @@ def test_invalid_message_of_a_bidi_stream_names_the_repeated_index() -> None:
     run(test)
 
 
+def test_field_paths_of_map_keys_and_indexes() -> None:
+    import protovalidate
+    from protobuf import Oneof
+
+    from protokit.runtime.chain import field_path
+
+    element = protovalidate.FieldPathElementPb
+    violation = protovalidate.ViolationPb(
+        field=protovalidate.FieldPathPb(
+            elements=[
+                element(field_name="labels", subscript=Oneof("string_key", 'a"b')),
+                element(field_name="flags", subscript=Oneof("bool_key", True)),
+                element(field_name="ids", subscript=Oneof("index", 3)),
+                element(field_name="leaf"),
+            ]
+        )
+    )
+    assert field_path(violation) == 'labels["a\\"b"].flags[true].ids[3].leaf'
+    assert field_path(protovalidate.ViolationPb()) == ""  # a message-level rule names no field
+
+
 # -- authentication -------------------------------------------------------------------------------------
 
 

@@ -245,7 +245,8 @@ def _peer_host(peer: str) -> str:
 def field_path(violation: Any) -> str:
     """The dotted field path of a protovalidate violation: `request.email`, `user_ids[1]`, `labels["k"]`."""
     parts: list[str] = []
-    for element in violation.field.elements:
+    path = violation.field  # None (unset) for message-level rules
+    for element in path.elements if path is not None else ():
         text = element.field_name
         subscript = element.subscript
         if subscript is not None:
