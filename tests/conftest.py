@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,3 +104,28 @@ def git(*args: str, cwd: Path) -> str:
 def commit_all(cwd: Path, message: str = "commit") -> None:
     git("add", "-A", cwd=cwd)
     git("commit", "-q", "-m", message, cwd=cwd)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_reflection(port: int, alive: Callable[[], str | None] = lambda: None, timeout: float = 60) -> str:
+    """Poll `buf curl --list-services` until the server answers; returns the listed services.
+    `alive` returns an error text once the server process has died (stop waiting then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run(
+            [str(BUF), "curl", "--protocol", "grpc", "--list-services", f"http://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+        )
+        if listed.returncode == 0:
+            return listed.stdout
+        died = alive()
+        assert died is None, died
+        assert time.monotonic() < deadline, listed.stderr
+        time.sleep(0.2)

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BIN, BUF, REPO, Run, commit_all, git, tree_bytes
+from conftest import BIN, BUF, REPO, Run, commit_all, free_port, git, tree_bytes, wait_for_reflection
 from protokit import scaffold
 from protokit.errors import ProtokitError
 
@@ -103,13 +102,6 @@ def test_wrap_lays_lines_out_like_ruff_format() -> None:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def json_documents(text: str) -> list[Any]:
@@ -192,18 +184,7 @@ def serve(python: Path, module: str, cwd: Path) -> Iterator[Server]:
         )
     server = Server(process, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            listed = subprocess.run(
-                [str(BUF), "curl", "--protocol", "grpc", "--list-services", f"http://127.0.0.1:{port}"],
-                capture_output=True,
-                text=True,
-            )
-            if listed.returncode == 0:
-                break
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, listed.stderr + log.read_text()
-            time.sleep(0.2)
+        wait_for_reflection(port, alive=lambda: None if process.poll() is None else log.read_text())
         yield server
     finally:
         if process.poll() is None:

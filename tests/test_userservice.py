@@ -6,10 +6,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +15,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
-from conftest import BIN, BUF, REPO
+from conftest import BIN, BUF, REPO, free_port, wait_for_reflection
 
 sys.path[:0] = [str(REPO / "generated"), str(REPO / "examples" / "userservice")]
 
@@ -180,13 +178,6 @@ def test_example_and_a_client_pass_mypy_strict(tmp_path: Path) -> None:
     assert failed.returncode == 1 and "violates the Liskov substitution principle" in failed.stdout, failed.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _buf_curl(port: int, method: str, body: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -205,22 +196,11 @@ def _buf_curl(port: int, method: str, body: dict[str, Any]) -> subprocess.Comple
 
 
 def test_buf_curl_calls_make_serve_via_reflection() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PORT": str(port)}
     server = subprocess.Popen(["make", "-s", "serve"], cwd=REPO, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            listed = subprocess.run(
-                [str(BUF), "curl", "--protocol", "grpc", "--list-services", f"http://127.0.0.1:{port}"],
-                capture_output=True,
-                text=True,
-            )
-            if listed.returncode == 0:
-                break
-            assert time.monotonic() < deadline, listed.stderr
-            time.sleep(0.3)
-        assert "user.v1.UserService" in listed.stdout.split()
+        assert "user.v1.UserService" in wait_for_reflection(port).split()
         created = _buf_curl(
             port, "CreateUser", {"username": "curl_user", "email": "c@example.com", "password": "x" * 12, "profile": {}}
         )
