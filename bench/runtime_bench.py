@@ -2,10 +2,11 @@
 
     python bench/runtime_bench.py            # prints JSON: unary calls/s and stream messages/s, both servers
 
-The server runs in its own process (the client load would otherwise share its core); the client
-keeps a fixed number of calls in flight over one channel for a fixed time, servers interleaved.
-The full server logs one INFO line per RPC, as `run()` does in production; BENCH_RUNTIME_LOG=0 measures
-the chain without a log handler (the logging stage then builds nothing).
+Both servers run for the whole benchmark in their own processes, pinned to the first CPU, with this client
+pinned to the others; the client keeps a fixed number of calls in flight over one channel per server and
+alternates short runs between the servers (ABBA), reporting the median of the per-round ratios.
+The full server logs one INFO line per RPC, set up as `run()` does in production; BENCH_RUNTIME_LOG=0
+measures the chain without a log handler (the logging stage then builds nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -61,50 +63,55 @@ async def serve(kind: str, port: int) -> None:
         await server.wait_for_termination()
         return
     from protokit.runtime import Principal, ServerSettings, build_server
+    from protokit.runtime.requestlog import configure_logging
 
     async def verify(token: str) -> Principal | None:
         return Principal("bench") if token == TOKEN else None
 
-    # As `run()` serves in production: one INFO log line per RPC (to /dev/null here, so the cost measured
-    # is the logging itself, not a terminal). gzip off on both sides: the same bytes on the wire.
+    # As `run()` serves in production: its logging set-up and one INFO line per RPC (to /dev/null here, so
+    # the cost measured is the logging itself, not a terminal). gzip off on both sides: the same bytes on
+    # the wire.
+    request_log = None
     if os.environ.get("BENCH_RUNTIME_LOG", "1") == "1":
-        logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
-    full = build_server([Work()], ServerSettings(port=port, gzip=False), verifier=verify)
+        request_log = configure_logging(logging.INFO, open(os.devnull, "w"))  # noqa: SIM115
+    settings = ServerSettings(port=port, gzip=False)
+    full = build_server([Work()], settings, verifier=verify, request_log=request_log)
     await full.serve()
 
 
-async def load(port: int, seconds: float, concurrency: int) -> tuple[float, float]:
+async def unary_rate(stub: Any, seconds: float, concurrency: int) -> float:
+    """GetUser calls/s with `concurrency` calls in flight."""
     metadata = (("authorization", f"Bearer {TOKEN}"),)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb_grpc.UserServiceStub(channel)
-        request = pb.GetUserRequest(id=USER.id)
-        await stub.GetUser(request, metadata=metadata)  # warm up
-        stop = time.perf_counter() + seconds
-        count = 0
+    request = pb.GetUserRequest(id=USER.id)
+    stop = time.perf_counter() + seconds
+    count = 0
 
-        async def unary_worker() -> None:
-            nonlocal count
-            while time.perf_counter() < stop:
-                await stub.GetUser(request, metadata=metadata)
-                count += 1
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            await stub.GetUser(request, metadata=metadata)
+            count += 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(unary_worker() for _ in range(concurrency)))
-        unary = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return count / (time.perf_counter() - start)
 
-        messages = 0
-        stop = time.perf_counter() + seconds
 
-        async def stream_worker() -> None:
-            nonlocal messages
-            while time.perf_counter() < stop:
-                async for _ in stub.ListUsers(pb.ListUsersRequest(), metadata=metadata):
-                    messages += 1
+async def stream_rate(stub: Any, seconds: float) -> float:
+    """ListUsers messages/s over 4 concurrent streams."""
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    stop = time.perf_counter() + seconds
+    messages = 0
 
-        start = time.perf_counter()
-        await asyncio.gather(*(stream_worker() for _ in range(4)))
-        stream = messages / (time.perf_counter() - start)
-    return unary, stream
+    async def worker() -> None:
+        nonlocal messages
+        while time.perf_counter() < stop:
+            async for _ in stub.ListUsers(pb.ListUsersRequest(), metadata=metadata):
+                messages += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(4)))
+    return messages / (time.perf_counter() - start)
 
 
 def free_port() -> int:
@@ -114,49 +121,78 @@ def free_port() -> int:
         return port
 
 
-def measure(kind: str, seconds: float, concurrency: int) -> tuple[float, float]:
+def start_server(kind: str, cpus: set[int] | None) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "generated"), os.environ.get("PYTHONPATH", "")])}
     server = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env)
+    if cpus:
+        os.sched_setaffinity(server.pid, cpus)
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return server, port
+        time.sleep(0.1)
+    raise RuntimeError(f"the {kind} server did not start")
+
+
+async def compare(ports: dict[str, int], rounds: int, seconds: float, concurrency: int) -> dict[str, list[float]]:
+    """Alternate short runs between the servers (ABBA order) so both see the same machine weather."""
+    results: dict[str, list[float]] = {f"{kind}_{what}": [] for kind in ports for what in ("unary", "stream")}
+    channels = {kind: grpc.aio.insecure_channel(f"127.0.0.1:{port}") for kind, port in ports.items()}
+    stubs = {kind: pb_grpc.UserServiceStub(ch) for kind, ch in channels.items()}
     try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        return asyncio.run(load(port, seconds, concurrency))
+        for stub in stubs.values():  # warm up: connection, handler caches
+            await unary_rate(stub, 0.3, concurrency)
+            await stream_rate(stub, 0.3)
+        kinds = list(ports)
+        for r in range(rounds):
+            for kind in kinds if r % 2 == 0 else kinds[::-1]:
+                results[f"{kind}_unary"].append(await unary_rate(stubs[kind], seconds, concurrency))
+            for kind in kinds if r % 2 == 0 else kinds[::-1]:
+                results[f"{kind}_stream"].append(await stream_rate(stubs[kind], seconds))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for ch in channels.values():
+            await ch.close()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", choices=["bare", "full"])
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per server per round")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve(args.serve, args.port))
         return
-    results: dict[str, list[float]] = {"bare_unary": [], "full_unary": [], "bare_stream": [], "full_stream": []}
-    for _ in range(args.repeat):  # interleaved: both servers see the same machine weather
-        for kind in ("bare", "full"):
-            unary, stream = measure(kind, args.seconds, args.concurrency)
-            results[f"{kind}_unary"].append(unary)
-            results[f"{kind}_stream"].append(stream)
-    med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    # Servers on the first CPU, this client on the others: no migrations, no fight for one core.
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cpus = {cpus[0]} if len(cpus) >= 2 else None
+    servers = {kind: start_server(kind, server_cpus) for kind in ("bare", "full")}
+    try:
+        if server_cpus:
+            os.sched_setaffinity(0, set(cpus[1:]))
+        ports = {kind: port for kind, (_, port) in servers.items()}
+        results = asyncio.run(compare(ports, args.rounds, args.seconds, args.concurrency))
+    finally:
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    # The ratio of each round's pair, then the median: drift between rounds cancels out.
+    unary = statistics.median(f / b for f, b in zip(results["full_unary"], results["bare_unary"], strict=True))
+    stream = statistics.median(f / b for f, b in zip(results["full_stream"], results["bare_stream"], strict=True))
     print(
         json.dumps(
             {
                 "unary_calls_per_second_bare": med["bare_unary"],
                 "unary_calls_per_second_full": med["full_unary"],
-                "runtime_unary_ratio": med["full_unary"] / med["bare_unary"],
+                "runtime_unary_ratio": unary,
                 "stream_messages_per_second_bare": med["bare_stream"],
                 "stream_messages_per_second_full": med["full_stream"],
-                "runtime_stream_ratio": med["full_stream"] / med["bare_stream"],
+                "runtime_stream_ratio": stream,
             }
         )
     )

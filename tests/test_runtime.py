@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
+import os
 import re
 import select
 import signal
@@ -54,6 +56,8 @@ from protokit.runtime import (  # noqa: E402
     close_channels,
     current_principal,
 )
+from protokit.runtime.chain import new_request_id  # noqa: E402
+from protokit.runtime.requestlog import LOG_FORMAT, StreamRequestLog  # noqa: E402
 
 SERVICE = "user.v1.UserService"
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
@@ -243,12 +247,27 @@ class Noop(grpc.aio.ServerInterceptor):
         return await continuation(details)
 
 
-@pytest.mark.parametrize("mode", ["wrapped-at-registration", "as-interceptor"])
+class GenericOnlyUserService(UserService):
+    """Registers the way code generated before grpcio 1.62 does: generic handlers only."""
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        class GenericOnly:
+            add_generic_rpc_handlers = server.add_generic_rpc_handlers
+
+            def add_registered_method_handlers(self, *args: Any) -> None:
+                pass  # what older grpcio's generated code never calls
+
+        pb_grpc.add_UserServiceServicer_to_server(self, GenericOnly())
+
+
+@pytest.mark.parametrize("mode", ["wrapped-at-registration", "as-interceptor", "generic-handlers-only"])
 def test_every_rpc_kind_through_the_chain_with_auth(mode: str) -> None:
     extra = Noop()
 
     async def test() -> None:
         kwargs: dict[str, Any] = {"extra_interceptors": [extra]} if mode == "as-interceptor" else {}
+        if mode == "generic-handlers-only":
+            kwargs["service"] = GenericOnlyUserService()
         async with serving(**kwargs) as h:
             assert isinstance(h.service, Service)
             stub = h.stub
@@ -723,6 +742,77 @@ def test_request_id_is_echoed_and_logged_without_secrets(caplog: pytest.LogCaptu
     assert PASSWORD not in everything and "alice@example.com" not in everything
 
 
+def test_request_ids_are_uuid4_shaped_unique_and_new_in_a_forked_child() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert {uuid.UUID(i).version for i in ids} == {4} and {uuid.UUID(i).variant for i in ids} == {uuid.RFC_4122}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids must not repeat the parent's
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = new_request_id()
+    assert uuid.UUID(child).version == 4 and child[:24] != parent[:24]
+
+
+def test_stream_request_log_line_is_what_the_logging_formatter_writes() -> None:
+    sink = StreamRequestLog(io.StringIO())
+    formatter = logging.Formatter(LOG_FORMAT)
+    for now in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5):
+        args = (f"/{SERVICE}/GetUser", "ipv4:127.0.0.1:5000", "NOT_FOUND", 0.0123456, "rid-1")
+        record = logging.LogRecord(
+            "protokit.runtime",
+            logging.INFO,
+            __file__,
+            0,
+            "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s",
+            (*args[:3], args[3] * 1000, args[4]),
+            None,
+        )
+        record.created, record.msecs = now, int((now - int(now)) * 1000) + 0.0
+        assert sink.line(now, *args) == formatter.format(record) + "\n"
+
+
+def test_stream_request_log_batches_lines_and_flushes_on_stop() -> None:
+    out = io.StringIO()
+    sink = StreamRequestLog(out)
+
+    async def test() -> None:
+        async with serving(request_log=sink) as h:
+            for i in range(3):
+                await h.stub.GetUser(
+                    pb.GetUserRequest(id=str(uuid.uuid4())), metadata=(*ALICE, ("x-request-id", f"r{i}"))
+                ).code()
+            await asyncio.sleep(sink.FLUSH_SECONDS * 4)
+            lines = out.getvalue().splitlines()
+            assert [re.search(r"request_id=(\S+)$", line)[1] for line in lines] == ["r0", "r1", "r2"]  # type: ignore[index]
+            assert all(f"INFO protokit.runtime: rpc /{SERVICE}/GetUser peer=ipv" in line for line in lines)
+            assert all("code=NOT_FOUND duration_ms=" in line for line in lines)
+            await h.stub.CreateUser(new_user("alice"), metadata=(*ALICE, ("x-request-id", "last")))
+        # serving() stopped the server at once: the last line was flushed by stop(), not by the timer.
+        assert out.getvalue().splitlines()[-1].endswith("request_id=last")
+
+    run(test)
+
+
+def test_request_log_honours_the_level() -> None:
+    out = io.StringIO()
+
+    async def test() -> None:
+        async with serving(ServerSettings(port=0, log_level="WARNING"), request_log=StreamRequestLog(out)) as h:
+            await h.stub.CreateUser(new_user("alice"), metadata=ALICE)
+
+    try:
+        run(test)
+    finally:
+        logging.getLogger("protokit.runtime").setLevel(logging.NOTSET)
+    assert out.getvalue() == ""
+
+
 # -- TLS ------------------------------------------------------------------------------------------------
 
 
@@ -922,6 +1012,10 @@ def test_run_serves_until_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=15) == 0
         rest = proc.stderr.read()
         assert "SIGTERM received" in rest and "stopping" in rest
+        # run() configured logging, so the request log went to stderr directly, in the same layout.
+        assert re.search(
+            r"^\S+ \S+ INFO protokit\.runtime: rpc /user\.v1\.UserService/GetUser peer=ipv\S+ code=OK ", rest, re.M
+        )
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,8 +1,8 @@
 """The server interceptor chain: every RPC passes these stages, outermost first.
 
-1. request logging - one INFO line per RPC on the "protokit.runtime" logger: method, peer, status code,
-   duration in ms and request id (the caller's `x-request-id` metadata, or a new uuid4), which is echoed
-   back as trailing metadata `x-request-id`. Message bodies and the authorization header are never logged.
+1. request logging - one INFO line per RPC (see `requestlog`): method, peer, status code, duration in ms
+   and request id (the caller's `x-request-id` metadata, or a new uuid4-shaped id), which is echoed back
+   as trailing metadata `x-request-id`. Message bodies and the authorization header are never logged.
 2. Prometheus metrics - `grpc_server_started_total`, `grpc_server_handled_total` (with `grpc_code`) and
    the `grpc_server_handling_seconds` histogram, labelled grpc_type/grpc_service/grpc_method.
 3. authentication - `authorization: Bearer <token>` checked by the `TokenVerifier`; missing or invalid
@@ -18,8 +18,9 @@
 The stages run in ONE wrapper around each method's handler, built once per method. The server applies it
 as the handlers are registered, so a call pays no grpc.aio interceptor hop at all; with
 `extra_interceptors` it runs as an ordinary interceptor instead, ahead of them. Per call it reads the
-metadata once, keeps metric values as plain numbers (see `Metrics`) and formats the log line only when
-a handler will emit it. Streaming responses pass through one generator step per message.
+metadata once, keeps metric values as plain numbers (see `Metrics`) and leaves the log line to a
+`RequestLog` sink, which builds it only when it will be written. Streaming responses pass through one
+generator step per message.
 
 Limits: request-streaming handlers receive an iterator that validates each message; messages read with
 `context.read()` instead bypass validation. A handler that aborts with its own trailing metadata
@@ -31,8 +32,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import inspect
-import logging
 import math
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -51,6 +52,7 @@ from prometheus_client.utils import floatToGoString
 
 from .auth import _PRINCIPAL, Principal, TokenVerifier
 from .errors import DomainError
+from .requestlog import LoggingRequestLog, RequestLog, logger
 
 __all__ = [
     "ALWAYS_PUBLIC_PREFIXES",
@@ -70,12 +72,8 @@ ALWAYS_PUBLIC_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 
-logger = logging.getLogger("protokit.runtime")
-
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
-_INFO = logging.INFO
-_LOG_FORMAT = "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s"
 _perf_counter = time.perf_counter
 _bisect_left = bisect.bisect_left
 _isawaitable = inspect.isawaitable
@@ -261,13 +259,30 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
-_random_bits = random.getrandbits
+# Request ids are uuid4-shaped: a random 80-bit prefix per process (forks get their own), then a 48-bit
+# counter from a random start. Unique within a process and, by the prefix, across processes; one
+# f-string per id, where formatting 128 fresh random bits as a uuid costs ~6 times as much.
+_id_prefix = ""
+_id_next = 0
+
+
+def _reseed_request_ids() -> None:
+    global _id_prefix, _id_next
+    bits = random.SystemRandom().getrandbits(128)
+    h = f"{bits:032x}"
+    _id_prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
+    _id_next = bits & 0xFFFF_FFFF_FFFF
+
+
+_reseed_request_ids()
+os.register_at_fork(after_in_child=_reseed_request_ids)
 
 
 def new_request_id() -> str:
-    """A random uuid4 string; 128 bits from `random` (no syscall), formatted without the uuid module."""
-    h = f"{_random_bits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    """A new uuid4-shaped request id (see above)."""
+    global _id_next
+    _id_next = n = (_id_next + 1) & 0xFFFF_FFFF_FFFF
+    return f"{_id_prefix}{n:012x}"
 
 
 def _valid_request_id(value: str) -> bool:
@@ -302,8 +317,10 @@ class Chain(grpc.aio.ServerInterceptor):
         errors: Mapping[type[BaseException], grpc.StatusCode] | None = None,
         rate_limit: float | None = None,
         rate_burst: int = 1,
+        request_log: RequestLog | None = None,
     ) -> None:
         self.metrics = metrics
+        self.request_log: RequestLog = LoggingRequestLog() if request_log is None else request_log
         self.verifier = verifier
         self.public_methods = frozenset(public_methods)
         self.errors = dict(errors or {})
@@ -548,8 +565,8 @@ class Chain(grpc.aio.ServerInterceptor):
         logger.error("%s failed (request_id=%s)", method.name, rid, exc_info=exc)
         return grpc.StatusCode.INTERNAL, "internal error"
 
-    @staticmethod
     def _finish(
+        self,
         method: _Method,
         context: Context,
         started: float,
@@ -569,8 +586,4 @@ class Chain(grpc.aio.ServerInterceptor):
         if trailing is not trailer and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).
             context.set_trailing_metadata((*trailing, *trailer))
-        # hasHandlers(): with no handler anywhere an INFO record is dropped anyway; skip building it.
-        if logger.isEnabledFor(_INFO) and logger.hasHandlers():
-            # handle(makeRecord()) is logger.info() without its stack walk for the caller: ~25% cheaper.
-            args = (method.name, context.peer(), code.name, elapsed * 1000.0, rid)
-            logger.handle(logger.makeRecord(logger.name, _INFO, __file__, 0, _LOG_FORMAT, args, None, "rpc"))
+        self.request_log(method.name, context, code.name, elapsed, rid)

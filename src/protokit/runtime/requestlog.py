@@ -1,0 +1,120 @@
+"""The request log: one INFO line per RPC, and where it goes.
+
+    rpc /user.v1.UserService/GetUser peer=ipv4:127.0.0.1:50122 code=OK duration_ms=0.41 request_id=...
+
+Two sinks write that line; the chain calls one of them as each RPC finishes:
+
+- `LoggingRequestLog` (the default of `build_server`): an INFO record on the "protokit.runtime" logger, so
+  the application's logging configuration (handlers, filters, JSON formatters) applies to it.
+- `StreamRequestLog` (what `run()` uses when it configures logging itself): the same line in `LOG_FORMAT`
+  layout, written straight to the stream in batches, at most 50 ms after the RPC finished and when the
+  server stops. Python logging's record, handler and formatter path costs more per RPC than all of the
+  other chain stages together (measured with cachegrind: ~54k instructions against ~18k for this sink),
+  and one write per batch replaces one write per RPC. Lines of other loggers are written at once, so an
+  error logged while handling an RPC comes out before that RPC's line.
+
+Both honour the logger's level (PROTOKIT_LOG_LEVEL=WARNING silences them) and call `context.peer()` only
+for a line that is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol, TextIO
+
+__all__ = ["LOG_FORMAT", "LoggingRequestLog", "RequestLog", "StreamRequestLog", "configure_logging", "logger"]
+
+logger = logging.getLogger("protokit.runtime")
+# run()'s logging format; StreamRequestLog writes the same layout (asctime as logging's default).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_MESSAGE = "rpc %s peer=%s code=%s duration_ms=%.2f request_id=%s"
+_INFO = logging.INFO
+
+
+class RequestLog(Protocol):
+    """Called once per finished RPC; `context` is only asked for its peer when a line is written."""
+
+    def __call__(self, method: str, context: Any, code: str, seconds: float, request_id: str) -> None: ...
+
+    def flush(self) -> None:
+        """Write out anything buffered (the server calls it as it stops)."""
+
+
+def configure_logging(level: int, stream: TextIO) -> RequestLog:
+    """run()'s logging set-up: `LOG_FORMAT` on `stream` at `level`, unless the application has already
+    configured logging. Returns the request log to use: `StreamRequestLog(stream)` when this configured
+    logging (so the line goes where the handler would have written it), else `LoggingRequestLog()`.
+    """
+    if logging.getLogger().handlers:
+        return LoggingRequestLog()
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=stream)
+    return StreamRequestLog(stream)
+
+
+class LoggingRequestLog:
+    """Each RPC's line as an INFO record on the "protokit.runtime" logger."""
+
+    def __call__(self, method: str, context: Any, code: str, seconds: float, request_id: str) -> None:
+        # hasHandlers(): with no handler anywhere the record would be dropped; skip building it.
+        if logger.isEnabledFor(_INFO) and logger.hasHandlers():
+            args = (method, context.peer(), code, seconds * 1000.0, request_id)
+            # handle(makeRecord()) is logger.info() without its stack walk for the caller.
+            logger.handle(logger.makeRecord(logger.name, _INFO, __file__, 0, _MESSAGE, args, None, "rpc"))
+
+    def flush(self) -> None:
+        pass  # logging's handlers flush themselves
+
+
+class StreamRequestLog:
+    """Each RPC's line in `LOG_FORMAT` layout, written in batches at most FLUSH_SECONDS after the RPC ended.
+
+    Per RPC it only records the values; lines are formatted when the batch is written, one tight loop
+    instead of formatting code interleaved with gRPC's (measured: a few % of a call's time).
+    """
+
+    # A busy server finishes about one RPC per event-loop iteration: a write per iteration would still be
+    # a write per RPC. 50 ms batches them while keeping `tail -f` live.
+    FLUSH_SECONDS = 0.05
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending: list[tuple[float, str, str, str, float, str]] = []
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, method: str, context: Any, code: str, seconds: float, request_id: str) -> None:
+        if not logger.isEnabledFor(_INFO):
+            return
+        pending = self._pending
+        pending.append((time.time(), method, context.peer(), code, seconds, request_id))
+        if len(pending) == 1:  # the first since the last write: write them all FLUSH_SECONDS from now
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no loop running: nothing would flush later
+                self.flush()
+
+    def line(self, now: float, method: str, peer: str, code: str, seconds: float, request_id: str) -> str:
+        """One line, as logging.Formatter(LOG_FORMAT) would format the record made at `now`."""
+        second = int(now)
+        if second != self._second:  # strftime once per second, not once per line
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return (
+            f"{self._prefix},{int((now - second) * 1000):03d} INFO {logger.name}: rpc {method} peer={peer} "
+            f"code={code} duration_ms={seconds * 1000.0:.2f} request_id={request_id}\n"
+        )
+
+    def flush(self) -> None:
+        """Write the pending lines now (the server calls this when it stops)."""
+        if not self._pending:
+            return
+        line = self.line
+        text = "".join([line(*values) for values in self._pending])
+        self._pending.clear()
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream must not take the server down
+            pass
