@@ -168,7 +168,7 @@ def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str
 def bench_runtime(repeat: int) -> dict[str, float]:
     """protokit.runtime's interceptor chain vs a bare grpc.aio servicer (bench/runtime_bench.py)."""
     proc = subprocess.run(
-        [sys.executable, str(HERE / "runtime_bench.py"), "--rounds", str(max(6, 2 * repeat))],
+        [sys.executable, str(HERE / "runtime_bench.py"), "--sessions", str(max(3, repeat))],
         capture_output=True,
         text=True,
         check=True,

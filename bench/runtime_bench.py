@@ -4,7 +4,8 @@
 
 Both servers run for the whole benchmark in their own processes, pinned to the first CPU, with this client
 pinned to the others; the client keeps a fixed number of calls in flight over one channel per server and
-alternates short runs between the servers (ABBA), reporting the median of the per-round ratios.
+alternates short runs between the servers (ABBA), reporting the median of the per-round ratios over
+several sessions, each with freshly started servers.
 The full server logs one INFO line per RPC, set up as `run()` does in production; BENCH_RUNTIME_LOG=0
 measures the chain without a log handler (the logging stage then builds nothing).
 """
@@ -33,6 +34,7 @@ from user.v1 import user_service_pb2 as pb  # noqa: E402
 from user.v1 import user_service_pb2_grpc as pb_grpc  # noqa: E402
 
 TOKEN = "bench-token"
+KINDS = ("bare", "bare_generic", "full")
 STREAM_MESSAGES = 500
 USER = pb.User(id="6b1f0c3e-9a0e-4f5a-8c1e-2b3c4d5e6f70", username="ada", email="ada@example.com")
 
@@ -54,10 +56,20 @@ class Work(pb_grpc.UserServiceServicer):  # type: ignore[misc]
         pb_grpc.add_UserServiceServicer_to_server(self, server)
 
 
+class GenericOnly:
+    """Registers handlers as generic ones only, as protokit's server does (see runtime/server.py)."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self.add_generic_rpc_handlers = server.add_generic_rpc_handlers
+
+    def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+        pass
+
+
 async def serve(kind: str, port: int) -> None:
-    if kind == "bare":
+    if kind.startswith("bare"):
         server = grpc.aio.server()
-        Work().add_to_server(server)
+        Work().add_to_server(server if kind == "bare" else GenericOnly(server))  # type: ignore[arg-type]
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         await server.wait_for_termination()
@@ -158,10 +170,13 @@ async def compare(ports: dict[str, int], rounds: int, seconds: float, concurrenc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--serve", choices=["bare", "full"])
+    parser.add_argument("--serve", choices=KINDS)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per server per round")
+    parser.add_argument("--sessions", type=int, default=3, help="times every server process is started afresh")
+    # Many short rounds: this machine's steal comes in bursts of about a second, which made single
+    # 1-second rounds range from 0.55 to 1.14 while 0.25 s rounds agree within 0.02 between runs.
+    parser.add_argument("--rounds", type=int, default=12, help="ABBA rounds per session")
+    parser.add_argument("--seconds", type=float, default=0.25, help="per server per round")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     if args.serve:
@@ -170,29 +185,41 @@ def main() -> None:
     # Servers on the first CPU, this client on the others: no migrations, no fight for one core.
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpus = {cpus[0]} if len(cpus) >= 2 else None
-    servers = {kind: start_server(kind, server_cpus) for kind in ("bare", "full")}
-    try:
-        if server_cpus:
-            os.sched_setaffinity(0, set(cpus[1:]))
-        ports = {kind: port for kind, (_, port) in servers.items()}
-        results = asyncio.run(compare(ports, args.rounds, args.seconds, args.concurrency))
-    finally:
-        for server, _ in servers.values():
-            server.terminate()
-            server.wait(timeout=30)
+    if server_cpus:
+        os.sched_setaffinity(0, set(cpus[1:]))
+    results: dict[str, list[float]] = {}
+    # Fresh processes per session: one process's memory layout can make it a few % faster or slower
+    # for its whole life (seen: +-8% between otherwise identical runs), which rounds cannot average out.
+    for _ in range(args.sessions):
+        servers = {kind: start_server(kind, server_cpus) for kind in KINDS}
+        try:
+            ports = {kind: port for kind, (_, port) in servers.items()}
+            for key, values in asyncio.run(compare(ports, args.rounds, args.seconds, args.concurrency)).items():
+                results.setdefault(key, []).extend(values)
+        finally:
+            for server, _ in servers.values():
+                server.terminate()
+                server.wait(timeout=30)
     med = {k: statistics.median(v) for k, v in results.items()}
-    # The ratio of each round's pair, then the median: drift between rounds cancels out.
-    unary = statistics.median(f / b for f, b in zip(results["full_unary"], results["bare_unary"], strict=True))
-    stream = statistics.median(f / b for f, b in zip(results["full_stream"], results["bare_stream"], strict=True))
+
+    def ratio(what: str, reference: str = "bare") -> float:
+        # The ratio of each round's pair, then the median: drift between rounds cancels out.
+        pairs = zip(results[f"full_{what}"], results[f"{reference}_{what}"], strict=True)
+        return statistics.median(full / ref for full, ref in pairs)
+
     print(
         json.dumps(
             {
                 "unary_calls_per_second_bare": med["bare_unary"],
                 "unary_calls_per_second_full": med["full_unary"],
-                "runtime_unary_ratio": unary,
+                "runtime_unary_ratio": ratio("unary"),
                 "stream_messages_per_second_bare": med["bare_stream"],
                 "stream_messages_per_second_full": med["full_stream"],
-                "runtime_stream_ratio": stream,
+                "runtime_stream_ratio": ratio("stream"),
+                # Against a bare servicer registered as protokit registers (generic handlers only): the
+                # chain's own cost, without the registration saving.
+                "runtime_unary_ratio_same_registration": ratio("unary", "bare_generic"),
+                "runtime_stream_ratio_same_registration": ratio("stream", "bare_generic"),
             }
         )
     )
