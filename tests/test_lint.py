@@ -291,3 +291,17 @@ def test_package_import_cycle_matches_buf(tmp_path: Path, protokit: Run) -> None
     assert any(f["type"] == "PACKAGE_NO_IMPORT_CYCLE" for f in expected)
     code, found = protokit_lint(protokit, project)
     assert (code, from_buf(found)) == (1, expected)
+
+
+def test_buf_runs_without_gc_up_to_a_memory_limit_unless_the_user_tuned_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    from protokit.bufrun import buf_env
+
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    env = buf_env()
+    assert env["GOGC"] == "off" and env["GOMEMLIMIT"].endswith("MiB") and int(env["GOMEMLIMIT"][:-3]) >= 512
+    monkeypatch.setenv("GOGC", "50")
+    assert buf_env()["GOGC"] == "50" and "GOMEMLIMIT" not in buf_env()
+    monkeypatch.delenv("GOGC")
+    monkeypatch.setenv("GOMEMLIMIT", "2GiB")
+    assert "GOGC" not in buf_env() and buf_env()["GOMEMLIMIT"] == "2GiB"

