@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN
-from protokit import cache, codegen, config, outtree
+from protokit import cache, config, outtree
 from protokit.errors import ConfigError, ProtokitError
 from protokit.gen import out_roots
 from protokit.plugins import registry
@@ -78,15 +78,6 @@ def test_cache_pack_round_trip_and_store(tmp_path: Path) -> None:
     store.put_many("gen", {"k1": b"one", "k2": b"two"})
     assert store.get_many("gen", ["k1", "k2", "missing"]) == {"k1": b"one", "k2": b"two"}
     assert store.get("other-kind", "k1") is None
-
-
-@pytest.mark.parametrize("n", [0, 1, 64, 1000, 5000])
-def test_child_share_is_a_valid_split(n: int) -> None:
-    with_generators = codegen.child_share(n, True)
-    without = codegen.child_share(n, False)
-    assert 0 <= with_generators <= without <= n
-    # Without protoc generators both processes do the same work, so they split evenly.
-    assert abs(without - n / 2) <= 1
 
 
 def test_out_roots_collapse_nested_directories() -> None:
