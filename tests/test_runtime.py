@@ -537,6 +537,27 @@ def test_deadline_exceeded_on_a_slow_handler() -> None:
     run(test)
 
 
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_a_client_cancel_well_before_the_deadline_counts_as_cancelled(timeout: float | None) -> None:
+    registry = prometheus_client.CollectorRegistry()
+
+    async def test() -> None:
+        async with serving(registry=registry) as h:
+            h.service.get_delay = 2.0
+            call = h.stub.GetUser(pb.GetUserRequest(id=str(uuid.uuid4())), metadata=ALICE, timeout=timeout)
+            await asyncio.sleep(0.2)
+            call.cancel()
+            labels = {"grpc_type": "unary", "grpc_service": SERVICE, "grpc_method": "GetUser"}
+            for _ in range(100):
+                if sample(registry, "grpc_server_handled_total", grpc_code="CANCELLED", **labels):
+                    break
+                await asyncio.sleep(0.02)
+            assert sample(registry, "grpc_server_handled_total", grpc_code="CANCELLED", **labels) == 1
+            assert not sample(registry, "grpc_server_handled_total", grpc_code="DEADLINE_EXCEEDED", **labels)
+
+    run(test)
+
+
 # -- health, reflection, shutdown ---------------------------------------------------------------------
 
 

@@ -289,9 +289,15 @@ def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and value.isascii() and value.isprintable()
 
 
+# A client whose deadline passes cancels the stream itself (RST_STREAM carries no reason), and that cancel
+# reaches the server a little before the server's own copy of the deadline: the server started its clock
+# when the headers arrived. A cancel this close to the deadline is counted as the deadline.
+DEADLINE_SLACK_SECONDS = 0.1
+
+
 def _cancel_code(context: Context) -> grpc.StatusCode:
     remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
+    if remaining is not None and remaining <= DEADLINE_SLACK_SECONDS:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
 
