@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN
-from protokit import cache, config, outtree
+from protokit import cache, codegen, config, gen, outtree
 from protokit.errors import ConfigError, ProtokitError
 from protokit.gen import out_roots
 from protokit.plugins import registry
@@ -61,6 +62,35 @@ def test_sources_scan_imports_and_public_closure(mini: config.Project) -> None:
     assert sources.files["a/v1/reexport.proto"].public_imports == ("a/v1/base.proto",)
     # use.proto sees base.proto through reexport's public import: base is part of its cache key.
     assert "a/v1/base.proto" in sources.dependency_closure("b/v1/use.proto")
+
+
+def test_split_point_weighs_what_each_part_loads() -> None:
+    names = [f"f{i:03d}.proto" for i in range(100)]
+    assert codegen.split_point(names, lambda name: ()) == 50
+    # Each file imports its predecessor: the second part loads every file before it, so it gets fewer.
+    chain = {n: (names[i - 1],) if i else () for i, n in enumerate(names)}
+    cut = codegen.split_point(names, lambda name: chain[name])
+    assert 55 < cut < 70
+    # Imports the other way round: the first part is the heavy one.
+    backwards = {n: (names[i + 1],) if i < 99 else () for i, n in enumerate(names)}
+    assert 100 - cut == codegen.split_point(names, lambda name: backwards[name])
+
+
+def test_gen_builds_the_validate_set_only_for_projects_that_import_it(mini: config.Project) -> None:
+    write(mini.root, "buf.gen.yaml", "version: v2\nplugins:\n  - protoc_builtin: python\n    out: gen\n")
+    gen.generate(mini, config.load_gen_config(mini))
+    assert (mini.root / "gen" / "b" / "v1" / "use_pb2.py").is_file()
+    assert not list(cache.cache_dir().glob("validate-*"))
+    assert gc.isenabled()  # paused while generating only
+
+    write(
+        mini.root,
+        "protos/c/v1/checked.proto",
+        'syntax = "proto3";\npackage c.v1;\nimport "buf/validate/validate.proto";\n',
+    )
+    gen.generate(mini, config.load_gen_config(mini))
+    assert (mini.root / "gen" / "c" / "v1" / "checked_pb2.py").is_file()
+    assert list(cache.cache_dir().glob("validate-*"))
 
 
 def test_same_relative_path_in_two_modules_is_an_error(tmp_path: Path) -> None:

@@ -51,7 +51,10 @@ def _compile_baseline(root: Path, fallback: tuple[Module, ...], label: str) -> t
     if not sources.files:
         return b"", names
     try:
-        image = build_descriptor_set(project, cache.cache_dir(), list(sources.files), tuple(m.path for m in modules))
+        modules_paths = tuple(m.path for m in modules)
+        image = build_descriptor_set(
+            project, cache.cache_dir(), list(sources.files), modules_paths, sources.imports_validate
+        )
     except CompileError as exc:
         raise ProtokitError(
             f"the baseline ({label}) does not compile", [f"{label}: {line}" for line in exc.lines]

@@ -51,18 +51,20 @@ def run_protoc(args: Sequence[str]) -> ProtocResult:
         return ProtocResult(code, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
-def include_args(project: Project, cache_dir: Path, modules: Iterable[str]) -> list[str]:
+def include_args(project: Project, cache_dir: Path, modules: Iterable[str], validate: bool = True) -> list[str]:
     """-I roots in lookup order: the project's modules, then googleapis and the bundled WKTs.
 
     buf/validate/validate.proto (and only the WKTs it needs) come from protovalidate's embedded
-    descriptor through --descriptor_set_in; files found on disk take priority over it.
+    descriptor through --descriptor_set_in; files found on disk take priority over it. Callers that
+    know no file imports it pass validate=False: building that set first imports protovalidate (~85 ms).
     """
     args = [f"-I{project.root / m}" for m in modules]
     googleapis = toolchain.googleapis_include()
     if googleapis is not None:
         args.append(f"-I{googleapis}")
     args.append(f"-I{toolchain.wkt_include()}")
-    args.append(f"--descriptor_set_in={toolchain.validate_descriptor_set(cache_dir)}")
+    if validate:
+        args.append(f"--descriptor_set_in={toolchain.validate_descriptor_set(cache_dir)}")
     return args
 
 
@@ -106,12 +108,15 @@ def compile_error(project: Project, result: ProtocResult, what: str = "compilati
     return CompileError(what, lines)
 
 
-def build_descriptor_set(project: Project, cache_dir: Path, files: Sequence[str], modules: Iterable[str]) -> bytes:
-    """Compile `files` (names relative to their module roots) to an image; raise CompileError on failure."""
+def build_descriptor_set(
+    project: Project, cache_dir: Path, files: Sequence[str], modules: Iterable[str], validate: bool = True
+) -> bytes:
+    """Compile `files` (names relative to their module roots) to an image; raise CompileError on failure.
+    validate=False: no file imports buf/validate/validate.proto (see include_args)."""
     with tempfile.TemporaryDirectory(prefix="protokit-") as tmp:
         image = Path(tmp) / "image.binpb"
         args = [
-            *include_args(project, cache_dir, modules),
+            *include_args(project, cache_dir, modules, validate),
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={image}",

@@ -106,20 +106,23 @@ class Generator:
 
         outputs: dict[str, list[Output]] = {u: [] for u in stale}
         targets = [u for u in stale if u in sources.files or u == VALIDATE_UNIT]
-        toolchain.validate_descriptor_set(cache.cache_dir())  # once, before workers need it
+        if sources.imports_validate:
+            toolchain.validate_descriptor_set(cache.cache_dir())  # once, before workers need it
         if self.per_file and targets:
-            self._run_per_file(targets, outputs)
+            self._run_per_file(sources, targets, outputs)
         stale_plugins = [(f"plugin:{i}", p) for i, p in enumerate(self.external) if f"plugin:{i}" in stale]
         if stale_plugins:
-            image = build_descriptor_set(self.project, cache.cache_dir(), list(sources.files), self.config.inputs)
+            image = build_descriptor_set(
+                self.project, cache.cache_dir(), list(sources.files), self.config.inputs, sources.imports_validate
+            )
             for unit, plugin in stale_plugins:
                 outputs[unit] = self._run_external(plugin, image, list(sources.files))
         return outputs
 
-    def _run_per_file(self, names: list[str], outputs: dict[str, list[Output]]) -> None:
+    def _run_per_file(self, sources: SourceSet, names: list[str], outputs: dict[str, list[Output]]) -> None:
         self.progress("generate", 0, len(names))
         for unit, path, content in generate_files(
-            self.project, self.config.inputs, names, self.per_file, self.progress
+            self.project, sources, self.config.inputs, names, self.per_file, self.progress
         ):
             outputs[unit].append((path, content))
 

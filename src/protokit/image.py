@@ -24,6 +24,6 @@ def project_image(project: Project, sources: SourceSet | None = None) -> Path:
     key = image_key(sources, modules)
     path = cache.cache_dir() / "images" / f"{key}.binpb"
     if not path.is_file():
-        data = build_descriptor_set(project, cache.cache_dir(), list(sources.files), modules)
+        data = build_descriptor_set(project, cache.cache_dir(), list(sources.files), modules, sources.imports_validate)
         cache.atomic_write(path, data)
     return path

@@ -62,7 +62,8 @@ def create_missing(project: Project, config: GenConfig, sources: SourceSet) -> l
     from protokit.compile import build_descriptor_set
     from protokit.servicegen import build, render_implementation
 
-    image = build_descriptor_set(project, cache.cache_dir(), sorted(set(missing.values())), config.inputs)
+    names = sorted(set(missing.values()))
+    image = build_descriptor_set(project, cache.cache_dir(), names, config.inputs, sources.imports_validate)
     files = {f.name: f for f in descriptor_pb2.FileDescriptorSet.FromString(image).file}
     created = []
     for path, name in sorted(missing.items()):

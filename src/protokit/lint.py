@@ -167,7 +167,7 @@ def _lint_components(
 
     names = sorted({n for _, group in jobs.values() for n in group})
     modules = tuple(m.path for m in project.modules)
-    image = build_descriptor_set(project, cache.cache_dir(), names, modules)
+    image = build_descriptor_set(project, cache.cache_dir(), names, modules, sources.imports_validate)
     display = {name: f.display for name, f in sources.files.items()}
     owner = {display[n]: key for key, (_, group) in jobs.items() for n in group}
     results: dict[str, list[Finding]] = {key: [] for key in jobs}

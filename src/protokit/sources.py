@@ -14,6 +14,7 @@ from pathlib import Path
 
 from protokit.config import Module, Project
 from protokit.errors import ProtokitError
+from protokit.toolchain import VALIDATE_PROTO
 
 _SERVICE = re.compile(rb"(?m)^\s*service\s+[A-Za-z_]\w*\s*\{")
 _PACKAGE = re.compile(rb"\bpackage\s+([A-Za-z_][\w.]*)\s*;")
@@ -40,6 +41,11 @@ class ProtoFile:
 @dataclass(frozen=True)
 class SourceSet:
     files: dict[str, ProtoFile]  # by name
+
+    @property
+    def imports_validate(self) -> bool:
+        """Whether any file imports buf/validate/validate.proto, which protokit supplies (see compile)."""
+        return any(VALIDATE_PROTO in f.imports for f in self.files.values())
 
     def dependency_closure(self, name: str) -> list[str]:
         """Files `name` can see symbols from: direct imports plus, recursively, their public imports."""
