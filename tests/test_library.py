@@ -64,6 +64,42 @@ def test_sources_scan_imports_and_public_closure(mini: config.Project) -> None:
     assert "a/v1/base.proto" in sources.dependency_closure("b/v1/use.proto")
 
 
+def test_sources_scan_keywords_only_where_they_start_a_word_or_line(tmp_path: Path) -> None:
+    write(tmp_path, "buf.yaml", "version: v2\nmodules:\n  - path: protos\n")
+    write(
+        tmp_path,
+        "protos/x/v1/svc.proto",
+        """\
+        syntax = "proto3";
+        package x.v1;
+        import weak 'x/v1/single.proto';
+        import public "x/v1/pub.proto";reimport "x/v1/not.proto";
+        // a service Commented { in a comment
+        message M { string service_name = 1; }
+          \tservice Real {}
+        """,
+    )
+    write(tmp_path, "protos/x/v1/none.proto", 'syntax = "proto3";\npackage x.v1; message Service { }\nmy_service X {\n')
+    files = load_sources(config.load_project(tmp_path)).files
+    svc = files["x/v1/svc.proto"]
+    assert svc.imports == ("x/v1/pub.proto", "x/v1/single.proto")
+    assert svc.public_imports == ("x/v1/pub.proto",)
+    assert svc.package == "x.v1" and svc.has_service
+    assert not files["x/v1/none.proto"].has_service
+
+
+@pytest.mark.parametrize("module", [".", "protos"])
+def test_sources_skip_excluded_and_hidden_directories(tmp_path: Path, module: str) -> None:
+    prefix = "" if module == "." else "protos/"
+    write(tmp_path, "buf.yaml", f"version: v2\nmodules:\n  - path: {module}\n    excludes: [{prefix}vendor]\n")
+    for rel in ("a/v1/a.proto", "a/v1/deep/b.proto", "vendor/v.proto", ".cache/c.proto", "a/.h/d.proto", "a/.e.proto"):
+        write(tmp_path, prefix + rel, 'syntax = "proto3";\n')
+    write(tmp_path, prefix + "vendorized/k.proto", 'syntax = "proto3";\n')  # only a name prefix of vendor
+    files = load_sources(config.load_project(tmp_path)).files
+    assert list(files) == ["a/v1/a.proto", "a/v1/deep/b.proto", "vendorized/k.proto"]
+    assert files["a/v1/deep/b.proto"].display == prefix + "a/v1/deep/b.proto"
+
+
 def test_split_point_weighs_what_each_part_loads() -> None:
     names = [f"f{i:03d}.proto" for i in range(100)]
     assert codegen.split_point(names, lambda name: ()) == 50

@@ -8,6 +8,7 @@ cache precision, never correctness.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,24 @@ from protokit.config import Module, Project
 from protokit.errors import ProtokitError
 from protokit.toolchain import VALIDATE_PROTO
 
-_SERVICE = re.compile(rb"(?m)^\s*service\s+[A-Za-z_]\w*\s*\{")
+# The keyword patterns start with the keyword itself, so the regex engine can jump between its
+# occurrences (10x faster than a leading \b or ^\s*); _keyword_starts checks what comes before.
+_SERVICE = re.compile(rb"service\s+[A-Za-z_]\w*\s*\{")
 _PACKAGE = re.compile(rb"\bpackage\s+([A-Za-z_][\w.]*)\s*;")
 # Both quote styles are valid proto string literals.
-_IMPORT = re.compile(rb"""\bimport\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
+_IMPORT = re.compile(rb"""import\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _keyword_starts(data: bytes, start: int) -> bool:
+    """Whether a keyword at `start` is a word of its own (not the end of `reimport`)."""
+    return start == 0 or data[start - 1] not in _WORD
+
+
+def _starts_line(data: bytes, start: int) -> bool:
+    """Whether only whitespace comes before `start` on its line."""
+    before = data[data.rfind(b"\n", 0, start) + 1 : start]
+    return not before or before.isspace()
 
 
 @dataclass(frozen=True)
@@ -61,16 +76,19 @@ class SourceSet:
         return sorted(seen)
 
 
-def _scan(module: Module, root: Path) -> list[Path]:
-    base = root / module.path
-    excluded = [root / e for e in module.excludes]
+def _scan(module: Module, root: Path) -> list[tuple[str, str]]:
+    """(name relative to the module root, path) of every .proto file of the module."""
+    base = os.path.normpath(os.path.join(root, module.path))
+    excluded = {os.path.normpath(os.path.join(root, e)) for e in module.excludes}
     found = []
-    for path in base.rglob("*.proto"):
-        if any(path.is_relative_to(e) for e in excluded):
-            continue
-        if any(part.startswith(".") for part in path.relative_to(base).parts):
-            continue  # hidden directories (.git, .venv) are never part of a module
-        found.append(path)
+    for dirpath, dirnames, filenames in os.walk(base):
+        # Hidden directories (.git, .venv) are never part of a module.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and os.path.join(dirpath, d) not in excluded]
+        rel = os.path.relpath(dirpath, base)
+        for filename in filenames:
+            if filename.endswith(".proto") and not filename.startswith("."):
+                name = filename if rel == "." else f"{rel}/{filename}".replace(os.sep, "/")
+                found.append((name, os.path.join(dirpath, filename)))
     return found
 
 
@@ -80,11 +98,12 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
     for module in project.modules:
         if modules is not None and module.path not in modules:
             continue
-        base = project.root / module.path
-        for path in _scan(module, project.root):
-            name = path.relative_to(base).as_posix()
-            data = path.read_bytes()
-            matches = [(kind, (double or single).decode()) for kind, double, single in _IMPORT.findall(data)]
+        for name, path in _scan(module, project.root):
+            with open(path, "rb") as fh:
+                data = fh.read()
+            matches = [
+                (m[1], (m[2] or m[3]).decode()) for m in _IMPORT.finditer(data) if _keyword_starts(data, m.start())
+            ]
             file = ProtoFile(
                 name=name,
                 module=module.path,
@@ -92,7 +111,7 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
                 imports=tuple(sorted({target for _, target in matches})),
                 public_imports=tuple(sorted({target for kind, target in matches if kind == b"public"})),
                 package=package.group(1).decode() if (package := _PACKAGE.search(data)) else "",
-                has_service=_SERVICE.search(data) is not None,
+                has_service=any(_starts_line(data, m.start()) for m in _SERVICE.finditer(data)),
             )
             if name in files:
                 other = files[name]
