@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -140,10 +141,26 @@ def test_same_relative_path_in_two_modules_is_an_error(tmp_path: Path) -> None:
 def test_cache_pack_round_trip_and_store(tmp_path: Path) -> None:
     files = [("a/b_pb2.py", b"x = 1\n"), ("a/b_pb2.pyi", b""), ("\u00e9/c.py", bytes(range(256)))]
     assert cache.unpack(cache.pack(files)) == files
+    assert cache.paths(cache.pack(files)) == [path for path, _ in files]
+    assert cache.unpack(cache.pack([])) == []
     store = cache.Store(tmp_path)
     store.put_many("gen", {"k1": b"one", "k2": b"two"})
     assert store.get_many("gen", ["k1", "k2", "missing"]) == {"k1": b"one", "k2": b"two"}
     assert store.get("other-kind", "k1") is None
+
+
+def test_cache_files_decompress_an_entry_only_when_one_of_its_files_is_read() -> None:
+    files = cache.Files()
+    files.add("g/new.py", b"fresh")
+    good = cache.pack([("g/a.py", b"A"), ("g/b.py", b"B")])
+    broken = cache.pack([("g/c.py", b"C")])
+    broken = broken[: 4 + int.from_bytes(broken[:4], "big")] + b"not zlib"  # the index alone is intact
+    assert files.add_packed(good) == ["g/a.py", "g/b.py"]
+    assert files.add_packed(broken) == ["g/c.py"]
+    assert list(files) == ["g/new.py", "g/a.py", "g/b.py", "g/c.py"] and "g/c.py" in files and len(files) == 4
+    assert (files["g/new.py"], files["g/b.py"], files["g/a.py"]) == (b"fresh", b"B", b"A")
+    with pytest.raises(zlib.error):
+        files["g/c.py"]
 
 
 def test_out_roots_collapse_nested_directories() -> None:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 _SCHEMA = """
@@ -55,25 +55,84 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
-    """Serialise (path, content) pairs compactly: length-prefixed, then zlib."""
-    out = bytearray()
+    """Serialise (path, content) pairs compactly: an index of paths and sizes, then the contents
+    zlib-compressed, so that `paths` can list an entry without decompressing it."""
+    index, contents = bytearray(), []
     for path, content in files:
         raw = path.encode()
-        out += len(raw).to_bytes(4, "big") + raw + len(content).to_bytes(4, "big") + content
-    return zlib.compress(bytes(out), 1)
+        index += len(raw).to_bytes(4, "big") + raw + len(content).to_bytes(4, "big")
+        contents.append(content)
+    return len(index).to_bytes(4, "big") + bytes(index) + zlib.compress(b"".join(contents), 1)
+
+
+def _index(blob: bytes) -> tuple[list[tuple[str, int]], int]:
+    """The (path, size) pairs of a packed entry, and where its compressed contents start."""
+    end = 4 + int.from_bytes(blob[:4], "big")
+    entries, i = [], 4
+    while i < end:
+        n = int.from_bytes(blob[i : i + 4], "big")
+        path = blob[i + 4 : i + 4 + n].decode()
+        i += 4 + n
+        entries.append((path, int.from_bytes(blob[i : i + 4], "big")))
+        i += 4
+    return entries, end
+
+
+def paths(blob: bytes) -> list[str]:
+    return [path for path, _ in _index(blob)[0]]
 
 
 def unpack(blob: bytes) -> list[tuple[str, bytes]]:
-    data = zlib.decompress(blob)
+    entries, start = _index(blob)
+    data = zlib.decompress(blob[start:])
     files, i = [], 0
-    while i < len(data):
-        n = int.from_bytes(data[i : i + 4], "big")
-        path = data[i + 4 : i + 4 + n].decode()
-        i += 4 + n
-        m = int.from_bytes(data[i : i + 4], "big")
-        files.append((path, data[i + 4 : i + 4 + m]))
-        i += 4 + m
+    for path, size in entries:
+        files.append((path, data[i : i + size]))
+        i += size
     return files
+
+
+class Files(Mapping[str, bytes]):
+    """Files by path, some given as content and some as packed entries that are decompressed only
+    when one of their files is read: a run that regenerates a few protos compares the rest with
+    the disk by version, and never needs their content."""
+
+    def __init__(self) -> None:
+        self._source: dict[str, bytes | _Packed] = {}
+        self._unpacked: dict[str, bytes] = {}
+
+    def add(self, path: str, content: bytes) -> None:
+        self._source[path] = content
+
+    def add_packed(self, blob: bytes) -> list[str]:
+        """Add a packed entry's files; returns their paths."""
+        packed = _Packed(blob)
+        names = paths(blob)
+        for path in names:
+            self._source[path] = packed
+        return names
+
+    def __getitem__(self, path: str) -> bytes:
+        source = self._source[path]
+        if not isinstance(source, _Packed):
+            return source
+        if path not in self._unpacked:
+            self._unpacked.update(unpack(source.blob))
+        return self._unpacked[path]
+
+    def __contains__(self, path: object) -> bool:  # without reading, unlike Mapping's
+        return path in self._source
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+class _Packed:
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
 
 
 class Store:

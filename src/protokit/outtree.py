@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,12 @@ def _read(entry: os.DirEntry[str]) -> bytes:
 def compare(
     project_root: Path,
     out_root: str,
-    wanted: dict[str, bytes],
+    wanted: Mapping[str, bytes],
     versions: dict[str, str],
     stamp: Stamp | None = None,
 ) -> Drift:
-    """`wanted` maps paths relative to out_root to their content, `versions` to its version.
+    """`wanted` maps paths relative to out_root to their content (read only where needed), `versions`
+    to its version.
     `stamp` is the last run's record: files it generated count as ours even without a header
     (betterproto2's message_pool.py), and files untouched since then with the same version are
     known to be right without being read."""
@@ -113,7 +115,7 @@ def compare(
     drift = Drift()
     prefix = "" if out_root == "." else out_root + "/"
     on_disk = _walk(project_root / out_root)
-    for rel, content in wanted.items():
+    for rel in wanted:
         path = on_disk.get(rel)
         if path is None:
             drift.missing.append(prefix + rel)
@@ -124,7 +126,7 @@ def compare(
             if [st.st_size, st.st_mtime_ns] == entry[1:]:
                 continue
         data = _read(path)
-        if data == content:
+        if data == wanted[rel]:
             continue
         if rel not in owned and not is_generated(data):
             raise ProtokitError(
@@ -142,7 +144,7 @@ def compare(
     return drift
 
 
-def apply(project_root: Path, out_root: str, wanted: dict[str, bytes], drift: Drift) -> None:
+def apply(project_root: Path, out_root: str, wanted: Mapping[str, bytes], drift: Drift) -> None:
     """Make the directory hold `wanted`. Everything that can fail (compilation, plugins) has already
     happened; a small change renames staged files into place, a large one swaps the whole tree."""
     changes = len(drift.stale) + len(drift.missing) + len(drift.extra)
@@ -180,7 +182,7 @@ def _remove_empty_dirs(root: Path) -> None:
             path.rmdir()
 
 
-def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: list[str]) -> None:
+def replace(project_root: Path, out_root: str, wanted: Mapping[str, bytes], keep: list[str]) -> None:
     """Build the new tree beside the old one, then swap directories.
 
     Everything that can fail (generation, compilation) has happened before this is called; the
@@ -195,7 +197,8 @@ def replace(project_root: Path, out_root: str, wanted: dict[str, bytes], keep: l
     try:
         old = _walk(target)
         made: set[Path] = set()
-        for rel, content in sorted(wanted.items()):
+        for rel in sorted(wanted):
+            content = wanted[rel]
             dest = staging / rel
             if dest.parent not in made:
                 dest.parent.mkdir(parents=True, exist_ok=True)
