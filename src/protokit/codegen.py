@@ -1,12 +1,13 @@
 """Running the per-file generators over a set of proto files, using every core.
 
-With two cores and enough files, a forked child takes the second half of the files (sorted, so each
-half mostly holds the files it imports) and the parent the first: each process compiles its half into
-an image (where syntax and import errors surface), runs protoc's own generators (python_out,
-grpc_python_out: C++) from it, then the in-process generators (mypy-protobuf, Python speed). Splitting
-the compile too, not only the generators, takes the image build (~0.35 s on 1,000 files) off the
-serial path. Each process makes one handler call per plugin: a request carries every descriptor, so
-many small batches cost more than they balance.
+With two cores and enough files, the sorted files are cut in two parts of equal cost (split_point:
+a part costs its files and the files they import) and a forked child takes the second. Each process
+compiles its part into an image (where syntax and import errors surface), keeps only the comments of
+its own files in it (_comments_only), runs protoc's own generators (python_out, grpc_python_out: C++),
+then the in-process ones (mypy-protobuf), and packs each unit's output as its cache entry. Compiling
+per part, not once up front, keeps the image build (~0.35 s on 1,000 files) off the serial path.
+Each process makes one handler call per plugin: a request carries every descriptor, so many small
+batches cost more than they balance.
 
 protoc generates from the image, not from a fresh parse, because that is what `buf generate` does:
 the image carries every field's json_name, and _pb2.py embeds them, so both tools emit the same bytes.

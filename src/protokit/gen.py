@@ -2,9 +2,9 @@
 
 Work is cached per proto file: a file's output depends only on its own bytes and the bytes of the
 files it can see (its imports and their public imports), the plugin options and the toolchain
-versions, so an edit regenerates the edited file and its direct importers only. Stale files are
-compiled once into an image; generation then fans out over the CPU cores from that image.
-Nothing touches the output directories until every plugin has succeeded.
+versions, so an edit regenerates the edited file and its direct importers only (codegen splits
+the stale files across the CPU cores), and the cached units' files are only read where the disk
+differs from them. Nothing touches the output directories until every plugin has succeeded.
 """
 
 from __future__ import annotations
