@@ -90,7 +90,7 @@ class Generator:
                     dep_file = sources.files.get(dep)
                     seen.append(f"{dep}={dep_file.digest if dep_file else 'outside'}")
                 keys[name] = cache.digest(base, name, file.digest, *seen)
-            if any(VALIDATE_UNIT in f.imports for f in sources.files.values()):
+            if sources.imports_validate:
                 keys[VALIDATE_UNIT] = cache.digest(base, VALIDATE_UNIT)
         everything = [f"{n}={f.digest}" for n, f in sources.files.items()]
         for i, plugin in enumerate(self.external):
