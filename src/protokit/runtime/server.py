@@ -19,7 +19,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
 
 from .auth import TokenVerifier
-from .chain import Chain, ChainedHandler, Handler, Metrics
+from .chain import Chain, ChainedHandler, ChainedMethod, Handler, Metrics
 from .requestlog import RequestLog, configure_logging, logger
 from .settings import ServerSettings
 
@@ -43,9 +43,13 @@ class _MethodTable(grpc.GenericRpcHandler):
     """Every registered method's handler, found with one dict lookup per call."""
 
     def __init__(self) -> None:
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, Handler] = {}  # as registered (the chain runs as an interceptor)
+        self.chained: dict[str, ChainedMethod] = {}  # wrapped in the chain, bound to each call's metadata
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        chained = self.chained.get(handler_call_details.method)
+        if chained is not None:
+            return chained.bind(handler_call_details.invocation_metadata)
         return self.handlers.get(handler_call_details.method)
 
 
@@ -75,7 +79,10 @@ class _Registrar:
     def add_registered_method_handlers(self, service_name: str, method_handlers: Mapping[str, Handler]) -> None:
         for name, handler in method_handlers.items():
             method = f"/{service_name}/{name}"
-            self._table.handlers[method] = handler if self._chain is None else self._chain.wrapped(method, handler)
+            if self._chain is None:
+                self._table.handlers[method] = handler
+            else:
+                self._table.chained[method] = self._chain.wrapped(method, handler)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
