@@ -724,7 +724,7 @@ def test_rate_limit_per_client_address_without_auth() -> None:
     run(test)
 
 
-def test_request_id_is_echoed_and_logged_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+def test_request_id_is_logged_without_secrets_and_echoed_on_failures(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="protokit.runtime")
     generated: list[str] = []
 
@@ -732,7 +732,7 @@ def test_request_id_is_echoed_and_logged_without_secrets(caplog: pytest.LogCaptu
         async with serving() as h:
             call = h.stub.CreateUser(new_user("alice"), metadata=(*ALICE, ("x-request-id", "req-123")))
             await call
-            assert (await call.trailing_metadata())["x-request-id"] == "req-123"
+            assert "x-request-id" not in dict(await call.trailing_metadata() or ())  # successes: not echoed
 
             call = h.stub.GetUser(pb.GetUserRequest(id=str(uuid.uuid4())), metadata=ALICE)
             err = await rpc_error(call)
@@ -743,10 +743,21 @@ def test_request_id_is_echoed_and_logged_without_secrets(caplog: pytest.LogCaptu
             err = await rpc_error(h.stub.CreateUser(new_user("x"), metadata=(*ALICE, ("x-request-id", "req-456"))))
             assert dict(err.trailing_metadata() or ())["x-request-id"] == "req-456"
             assert bad_request(err)
-            # Streams too.
-            listing = h.stub.ListUsers(pb.ListUsersRequest(), metadata=(*ALICE, ("x-request-id", "req-789")))
-            await _drain(listing)
-            assert (await listing.trailing_metadata())["x-request-id"] == "req-789"
+            # A handler's own context.abort(), a missing token, and a stream failing midway carry it too.
+            err = await rpc_error(h.stub.CreateUser(new_user("refused"), metadata=(*ALICE, ("x-request-id", "r-1"))))
+            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert dict(err.trailing_metadata() or ())["x-request-id"] == "r-1"
+            err = await rpc_error(h.stub.GetUser(pb.GetUserRequest(id=str(uuid.uuid4()))))
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert uuid.UUID(dict(err.trailing_metadata() or ())["x-request-id"]).version == 4
+            await h.stub.CreateUser(new_user("hidden"), metadata=ALICE)
+            listing = h.stub.ListUsers(pb.ListUsersRequest(), metadata=(*ALICE, ("x-request-id", "r-2")))
+            assert (await rpc_error(_drain(listing))).code() == grpc.StatusCode.PERMISSION_DENIED
+            assert dict(await listing.trailing_metadata() or ())["x-request-id"] == "r-2"
+            # A stream that ends well does not.
+            listing = h.stub.ListUsers(pb.ListUsersRequest(page_size=1), metadata=(*ALICE, ("x-request-id", "r-3")))
+            assert len(await _drain(listing)) == 1
+            assert "x-request-id" not in dict(await listing.trailing_metadata() or ())
 
     run(test)
     lines = [

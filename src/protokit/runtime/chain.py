@@ -1,8 +1,9 @@
 """The server interceptor chain: every RPC passes these stages, outermost first.
 
 1. request logging - one INFO line per RPC (see `requestlog`): method, peer, status code, duration in ms
-   and request id (the caller's `x-request-id` metadata, or a new uuid4-shaped id), which is echoed back
-   as trailing metadata `x-request-id`. Message bodies and the authorization header are never logged.
+   and request id (the caller's `x-request-id` metadata, or a new uuid4-shaped id). An RPC that fails
+   carries the id back as trailing metadata `x-request-id`, for the caller to quote; a successful one does
+   not. Message bodies and the authorization header are never logged.
 2. Prometheus metrics - `grpc_server_started_total`, `grpc_server_handled_total` (with `grpc_code`) and
    the `grpc_server_handling_seconds` histogram, labelled grpc_type/grpc_service/grpc_method.
 3. authentication - `authorization: Bearer <token>` checked by the `TokenVerifier`; missing or invalid
@@ -640,7 +641,12 @@ class Chain(grpc.aio.ServerInterceptor):
         method.buckets[_bisect_left(method.bounds, elapsed)] += 1
         method.seconds_sum += elapsed
         trailing: Any = context.trailing_metadata()
-        if trailing is not trailer and not any(key == REQUEST_ID_KEY for key, _ in trailing):
+        if trailing is trailer:
+            if code is _OK:
+                # The id goes back with failures only, where a caller quotes it: on every success the trailer
+                # cost ~3% of the server's instructions per unary call (mostly HPACK), and the client's too.
+                context.set_trailing_metadata(())
+        elif code is not _OK and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).
             context.set_trailing_metadata((*trailing, *trailer))
         self.request_log(method.name, context, code.name, elapsed, rid)
