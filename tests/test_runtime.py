@@ -806,7 +806,7 @@ def test_stream_request_log_line_is_what_the_logging_formatter_writes() -> None:
             None,
         )
         record.created, record.msecs = now, int((now - int(now)) * 1000) + 0.0
-        assert sink.line(now, *args) == formatter.format(record) + "\n"
+        assert sink.lines([(now, *args)]) == formatter.format(record) + "\n"
 
 
 def test_stream_request_log_batches_lines_and_flushes_on_stop() -> None:
