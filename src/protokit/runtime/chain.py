@@ -268,7 +268,8 @@ class ChainedMethod:
             None,
             None,
         ]
-        slot = 4 + 2 * bool(handler.request_streaming) + bool(handler.response_streaming)  # unary_unary..
+        # The behaviour's field: unary_unary, unary_stream, stream_unary or stream_stream.
+        slot = 4 + 2 * bool(handler.request_streaming) + bool(handler.response_streaming)
         self._head, self._tail = tuple(fields[:slot]), tuple(fields[slot + 1 :])
 
     def bind(self, metadata: Metadata) -> Handler:
@@ -644,7 +645,7 @@ class Chain(grpc.aio.ServerInterceptor):
         if trailing is trailer:
             if code is _OK:
                 # The id goes back with failures only, where a caller quotes it: on every success the trailer
-                # cost ~3% of the server's instructions per unary call (mostly HPACK), and the client's too.
+                # cost ~3% of the server's instructions per unary call (most in grpc's core), and the client's.
                 context.set_trailing_metadata(())
         elif code is not _OK and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).

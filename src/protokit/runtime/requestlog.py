@@ -14,7 +14,7 @@ Two sinks write that line; the chain calls one of them as each RPC finishes:
   error logged while handling an RPC comes out before that RPC's line.
 
 Both honour the logger's level (PROTOKIT_LOG_LEVEL=WARNING silences them) and call `context.peer()` only
-for a line that is written.
+while lines are being written.
 """
 
 from __future__ import annotations
