@@ -23,15 +23,19 @@ Client: `channel()`, `service_config()`, `MethodPolicy`, `RetryPolicy`, `TlsConf
 from .auth import Principal, TokenVerifier, current_principal
 from .chain import REQUEST_ID_KEY
 from .client import MethodPolicy, RetryPolicy, TlsConfig, bearer, channel, close_channels, service_config
+from .calls import end_call
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from .fanout import Fanout, SlowConsumer, Subscription
 from .server import Server, Service, build_server, run
-from .settings import ServerSettings
+from .settings import ConfigError, ServerSettings
 
 __all__ = [
     "REQUEST_ID_KEY",
     "AlreadyExists",
+    "ConfigError",
     "DomainError",
     "FailedPrecondition",
+    "Fanout",
     "InvalidArgument",
     "MethodPolicy",
     "NotFound",
@@ -41,6 +45,8 @@ __all__ = [
     "Server",
     "ServerSettings",
     "Service",
+    "SlowConsumer",
+    "Subscription",
     "TlsConfig",
     "TokenVerifier",
     "bearer",
@@ -48,6 +54,7 @@ __all__ = [
     "channel",
     "close_channels",
     "current_principal",
+    "end_call",
     "run",
     "service_config",
 ]

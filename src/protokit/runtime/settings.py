@@ -7,19 +7,36 @@
 | tls_cert          | PROTOKIT_TLS_CERT           | None          | PEM certificate chain file: serve TLS              |
 | tls_key           | PROTOKIT_TLS_KEY            | None          | PEM private key file (required with tls_cert)      |
 | tls_client_ca     | PROTOKIT_TLS_CLIENT_CA      | None          | PEM CA file: mTLS, clients must present a cert     |
-| reflection        | PROTOKIT_REFLECTION         | true          | serve grpc.reflection.v1alpha                      |
+| reflection        | PROTOKIT_REFLECTION         | true          | serve grpc.reflection (v1 and v1alpha)             |
+| reflection_public | PROTOKIT_REFLECTION_PUBLIC  | false         | with auth on, reflection needs no token            |
 | metrics_port      | PROTOKIT_METRICS_PORT       | None          | serve Prometheus /metrics over HTTP; 0 = free port |
 | grace_period      | PROTOKIT_GRACE_PERIOD       | 10            | seconds in-flight RPCs get to finish on stop       |
 | max_message_bytes | PROTOKIT_MAX_MESSAGE_BYTES  | 4194304       | largest message received or sent                   |
 | keepalive_time    | PROTOKIT_KEEPALIVE_TIME     | 60            | seconds between server keepalive pings             |
 | keepalive_timeout | PROTOKIT_KEEPALIVE_TIMEOUT  | 20            | seconds to wait for a ping ack before closing      |
+| max_concurrent_streams | PROTOKIT_MAX_CONCURRENT_STREAMS | 100 | RPCs in flight per connection (HTTP/2 setting)     |
+| max_connection_idle | PROTOKIT_MAX_CONNECTION_IDLE | 600      | seconds a connection without RPCs stays open; 0 off |
+| max_connection_age | PROTOKIT_MAX_CONNECTION_AGE | 1800       | seconds before a connection is asked to go away    |
+|                   |                             |               | (clients reconnect: rebalances load); 0 off        |
+| max_connection_age_grace | PROTOKIT_MAX_CONNECTION_AGE_GRACE | 30 | seconds its RPCs then get before it closes     |
+| max_deadline      | PROTOKIT_MAX_DEADLINE       | 300           | longest unary/client-streaming RPC, whatever the   |
+|                   |                             |               | client's deadline (DEADLINE_EXCEEDED); 0 off       |
+| max_stream_deadline | PROTOKIT_MAX_STREAM_DEADLINE | 0        | the same for response streams (watches); 0 off     |
+| stream_buffer     | PROTOKIT_STREAM_BUFFER      | 1000          | messages a `Fanout` queues per slow subscriber     |
+| keep_unknown_fields | PROTOKIT_KEEP_UNKNOWN_FIELDS | false    | pass unknown request fields to validation/handler  |
 | gzip              | PROTOKIT_GZIP               | true          | gzip responses by default                          |
 | log_level         | PROTOKIT_LOG_LEVEL          | INFO          | "protokit.runtime" logger level (build_server)     |
+| log_format        | PROTOKIT_LOG_FORMAT         | text          | run()'s log lines: text, or json (one object/line) |
+| auth_tokens_file  | PROTOKIT_AUTH_TOKENS_FILE   | None (off)    | bearer auth: "subject sha256:<hex>" lines          |
+|                   |                             |               | (see protokit.runtime.tokens)                      |
 | rate_limit        | PROTOKIT_RATE_LIMIT         | None (off)    | requests/s per principal (else client address)     |
 | rate_burst        | PROTOKIT_RATE_BURST         | ceil(rate)    | token-bucket size                                  |
 | tracing           | PROTOKIT_TRACING            | false         | OpenTelemetry server spans (the `otel` extra)      |
 
 Booleans accept 1/0, true/false, yes/no, on/off; an empty variable counts as unset.
+
+A setting that is malformed, out of range or inconsistent raises `ConfigError` naming the variable (or the
+field, for settings made in code); `run()` prints it as one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -32,11 +49,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ServerSettings"]
+__all__ = ["ConfigError", "ServerSettings", "active_settings"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+LOG_FORMATS = ("text", "json")
+
+
+class ConfigError(ValueError):
+    """A setting or a file it names is unusable: one line for the operator, naming the variable or file."""
 
 
 def _bool(text: str) -> bool:
@@ -76,13 +98,24 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_key": _str,
     "tls_client_ca": _str,
     "reflection": _bool,
+    "reflection_public": _bool,
     "metrics_port": _int,
     "grace_period": _float,
     "max_message_bytes": _int,
     "keepalive_time": _float,
     "keepalive_timeout": _float,
+    "max_concurrent_streams": _int,
+    "max_connection_idle": _float,
+    "max_connection_age": _float,
+    "max_connection_age_grace": _float,
+    "max_deadline": _float,
+    "max_stream_deadline": _float,
+    "stream_buffer": _int,
+    "keep_unknown_fields": _bool,
     "gzip": _bool,
     "log_level": _str,
+    "log_format": _str,
+    "auth_tokens_file": _str,
     "rate_limit": _float,
     "rate_burst": _int,
     "tracing": _bool,
@@ -97,6 +130,12 @@ def _port_problem(value: int | None, allow_none: bool) -> str | None:
     return None
 
 
+# Limits where 0 means "no limit".
+_NON_NEGATIVE = frozenset(
+    {"max_connection_idle", "max_connection_age", "max_connection_age_grace", "max_deadline", "max_stream_deadline"}
+)
+
+
 def _field_problem(name: str, value: Any) -> str | None:
     """Why a single field value is invalid, or None."""
     if name == "port":
@@ -109,8 +148,14 @@ def _field_problem(name: str, value: Any) -> str | None:
         positive = name != "grace_period"
         if value < 0 or (positive and value == 0):
             return f"must be {'> 0' if positive else '>= 0'}, got {value}"
-    if name == "max_message_bytes" and value <= 0:
+    if name in _NON_NEGATIVE and value < 0:
+        return f"must be >= 0 (0 turns it off), got {value}"
+    if name in ("max_message_bytes", "max_concurrent_streams", "stream_buffer") and value <= 0:
         return f"must be > 0, got {value}"
+    if name == "log_format" and value not in LOG_FORMATS:
+        return f"must be one of {', '.join(LOG_FORMATS)}, got {value!r}"
+    if name == "auth_tokens_file" and value is not None and not value:
+        return "must not be empty"
     if name == "rate_limit" and value is not None and value <= 0:
         return f"must be > 0 requests/s, got {value}"
     if name == "rate_burst" and value is not None and value < 1:
@@ -140,13 +185,24 @@ class ServerSettings:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     reflection: bool = True
+    reflection_public: bool = False
     metrics_port: int | None = None
     grace_period: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     keepalive_time: float = 60.0
     keepalive_timeout: float = 20.0
+    max_concurrent_streams: int = 100
+    max_connection_idle: float = 600.0
+    max_connection_age: float = 1800.0
+    max_connection_age_grace: float = 30.0
+    max_deadline: float = 300.0
+    max_stream_deadline: float = 0.0
+    stream_buffer: int = 1000
+    keep_unknown_fields: bool = False
     gzip: bool = True
     log_level: str = "INFO"
+    log_format: str = "text"
+    auth_tokens_file: str | None = None
     rate_limit: float | None = None
     rate_burst: int | None = None
     tracing: bool = False
@@ -155,10 +211,10 @@ class ServerSettings:
         for f in dataclasses.fields(self):
             problem = _field_problem(f.name, getattr(self, f.name))
             if problem:
-                raise ValueError(f"ServerSettings.{f.name} {problem}")
+                raise ConfigError(f"ServerSettings.{f.name} {problem}")
         problem = _combination_problem(dataclasses.asdict(self), lambda name: f"ServerSettings.{name}")
         if problem:
-            raise ValueError(problem)
+            raise ConfigError(problem)
 
     @property
     def tls(self) -> bool:
@@ -179,7 +235,7 @@ class ServerSettings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
         """Defaults, overridden by `PROTOKIT_*` variables of `env` (os.environ if None), overridden by `overrides`.
 
-        A malformed or out-of-range variable raises ValueError naming the variable.
+        A malformed or out-of-range variable raises ConfigError (a ValueError) naming the variable.
         """
         source = os.environ if env is None else env
         names = {f.name for f in dataclasses.fields(cls)}
@@ -198,10 +254,10 @@ class ServerSettings:
             try:
                 value = parse(text)
             except ValueError as exc:
-                raise ValueError(f"{var}: {exc}") from None
+                raise ConfigError(f"{var}: {exc}") from None
             problem = _field_problem(name, value)
             if problem:
-                raise ValueError(f"{var} {problem}")
+                raise ConfigError(f"{var} {problem}")
             values[name] = value
             origin[name] = var
         values.update(overrides)
@@ -209,5 +265,20 @@ class ServerSettings:
         # Check combinations first, naming the variables: a message the operator can act on.
         problem = _combination_problem(values, lambda name: origin.get(name, f"PROTOKIT_{name.upper()}"))
         if problem:
-            raise ValueError(problem)
+            raise ConfigError(problem)
         return cls(**values)  # validates the overrides too
+
+
+_active: ServerSettings | None = None
+
+
+def activate(settings: ServerSettings) -> None:
+    """Record the settings of the server being started (what `active_settings()` returns)."""
+    global _active
+    _active = settings
+
+
+def active_settings() -> ServerSettings:
+    """The settings of the server started last in this process, else the defaults: lets parts that services
+    create before the server exists (a `Fanout`) follow the server's settings."""
+    return _active if _active is not None else ServerSettings()
