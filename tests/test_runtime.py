@@ -443,12 +443,17 @@ def test_authentication() -> None:
             # A public method needs no token, and its handler sees no principal.
             assert await _drain(h.stub.ListUsers(pb.ListUsersRequest())) == []
             assert h.service.principals == [None]
-            # Health and reflection are always public.
+            # Health is always public; with auth on, reflection (the list of every method) needs a token.
             health = health_pb2_grpc.HealthStub(h.channel)
             reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            err = await rpc_error(_list_services(h.channel))
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert await _list_services(h.channel, ALICE)
+        assert verifier.tokens == ["forged", "alice-token"]  # the verifier only sees well-formed bearer tokens
+        # PROTOKIT_REFLECTION_PUBLIC opens reflection again.
+        async with serving(ServerSettings.from_env({"PROTOKIT_REFLECTION_PUBLIC": "1"}, port=0)) as h:
             assert await _list_services(h.channel)
-        assert verifier.tokens == ["forged"]  # the verifier only sees well-formed bearer tokens
 
     run(test)
 
@@ -581,16 +586,17 @@ def test_health_serving_then_not_serving_during_stop() -> None:
     run(test)
 
 
-async def _list_services(ch: grpc.aio.Channel) -> list[str]:
+async def _list_services(ch: grpc.aio.Channel, metadata: Any = None) -> list[str]:
     stub = reflection_pb2_grpc.ServerReflectionStub(ch)
-    call = stub.ServerReflectionInfo(stream_of(reflection_pb2.ServerReflectionRequest(list_services="")))
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    call = stub.ServerReflectionInfo(stream_of(request), metadata=metadata)
     [reply] = [r async for r in call]
     return sorted(s.name for s in reply.list_services_response.service)
 
 
 def test_reflection_lists_the_services_and_can_be_turned_off() -> None:
     async def test() -> None:
-        async with serving() as h:
+        async with serving(verifier=None) as h:
             assert await _list_services(h.channel) == [
                 "grpc.health.v1.Health",
                 "grpc.reflection.v1alpha.ServerReflection",
@@ -601,7 +607,7 @@ def test_reflection_lists_the_services_and_can_be_turned_off() -> None:
             request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
             [reply] = [r async for r in stub.ServerReflectionInfo(stream_of(request))]
             assert reply.file_descriptor_response.file_descriptor_proto
-        async with serving(ServerSettings(port=0, reflection=False)) as h:
+        async with serving(ServerSettings(port=0, reflection=False), verifier=None) as h:
             err = await rpc_error(_list_services(h.channel))
             assert err.code() == grpc.StatusCode.UNIMPLEMENTED
 
@@ -737,7 +743,7 @@ def test_request_id_is_logged_without_secrets_and_echoed_on_failures(caplog: pyt
             call = h.stub.GetUser(pb.GetUserRequest(id=str(uuid.uuid4())), metadata=ALICE)
             err = await rpc_error(call)
             generated.append(dict(err.trailing_metadata() or ())["x-request-id"])
-            assert uuid.UUID(generated[0]).version == 4
+            assert re.fullmatch(r"[0-9a-f]{32}", generated[0])
 
             # Rejected requests carry it too, next to the rich error details.
             err = await rpc_error(h.stub.CreateUser(new_user("x"), metadata=(*ALICE, ("x-request-id", "req-456"))))
@@ -749,7 +755,14 @@ def test_request_id_is_logged_without_secrets_and_echoed_on_failures(caplog: pyt
             assert dict(err.trailing_metadata() or ())["x-request-id"] == "r-1"
             err = await rpc_error(h.stub.GetUser(pb.GetUserRequest(id=str(uuid.uuid4()))))
             assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-            assert uuid.UUID(dict(err.trailing_metadata() or ())["x-request-id"]).version == 4
+            assert re.fullmatch(r"[0-9a-f]{32}", dict(err.trailing_metadata() or ())["x-request-id"])
+            # A caller's id that is not safe to log verbatim (spaces, quotes, too long) is replaced.
+            for forged in ("x code=OK request_id=forged", 'a"b', "a" * 129):
+                call = h.stub.GetUser(
+                    pb.GetUserRequest(id=str(uuid.uuid4())), metadata=(*ALICE, ("x-request-id", forged))
+                )
+                err = await rpc_error(call)
+                assert re.fullmatch(r"[0-9a-f]{32}", dict(err.trailing_metadata() or ())["x-request-id"]), forged
             await h.stub.CreateUser(new_user("hidden"), metadata=ALICE)
             listing = h.stub.ListUsers(pb.ListUsersRequest(), metadata=(*ALICE, ("x-request-id", "r-2")))
             assert (await rpc_error(_drain(listing))).code() == grpc.StatusCode.PERMISSION_DENIED
@@ -774,10 +787,12 @@ def test_request_id_is_logged_without_secrets_and_echoed_on_failures(caplog: pyt
     assert PASSWORD not in everything and "alice@example.com" not in everything
 
 
-def test_request_ids_are_uuid4_shaped_unique_and_new_in_a_forked_child() -> None:
+def test_request_ids_are_random_unique_and_new_in_a_forked_child() -> None:
     ids = [new_request_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
-    assert {uuid.UUID(i).version for i in ids} == {4} and {uuid.UUID(i).variant for i in ids} == {uuid.RFC_4122}
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    # Unpredictable: no shared prefix and counter; every half of every id is new (2^64 chances each).
+    assert len({i[:16] for i in ids}) == len(ids) and len({i[16:] for i in ids}) == len(ids)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its ids must not repeat the parent's
@@ -788,7 +803,7 @@ def test_request_ids_are_uuid4_shaped_unique_and_new_in_a_forked_child() -> None
     os.waitpid(pid, 0)
     os.close(read)
     parent = new_request_id()
-    assert uuid.UUID(child).version == 4 and child[:24] != parent[:24]
+    assert re.fullmatch(r"[0-9a-f]{32}", child) and child[:16] != parent[:16]
 
 
 def test_stream_request_log_line_is_what_the_logging_formatter_writes() -> None:

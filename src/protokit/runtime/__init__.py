@@ -21,9 +21,9 @@ Client: `channel()`, `service_config()`, `MethodPolicy`, `RetryPolicy`, `TlsConf
 """
 
 from .auth import Principal, TokenVerifier, current_principal
+from .calls import end_call
 from .chain import REQUEST_ID_KEY
 from .client import MethodPolicy, RetryPolicy, TlsConfig, bearer, channel, close_channels, service_config
-from .calls import end_call
 from .errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from .fanout import Fanout, SlowConsumer, Subscription
 from .server import Server, Service, build_server, run

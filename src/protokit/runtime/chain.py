@@ -1,13 +1,21 @@
 """The server interceptor chain: every RPC passes these stages, outermost first.
 
-1. request logging - one INFO line per RPC (see `requestlog`): method, peer, status code, duration in ms
-   and request id (the caller's `x-request-id` metadata, or a new uuid4-shaped id). An RPC that fails
-   carries the id back as trailing metadata `x-request-id`, for the caller to quote; a successful one does
-   not. Message bodies and the authorization header are never logged.
-2. Prometheus metrics - `grpc_server_started_total`, `grpc_server_handled_total` (with `grpc_code`) and
-   the `grpc_server_handling_seconds` histogram, labelled grpc_type/grpc_service/grpc_method.
-3. authentication - `authorization: Bearer <token>` checked by the `TokenVerifier`; missing or invalid
-   is UNAUTHENTICATED. Public methods, health and reflection skip it. The caller is `current_principal()`.
+0. reading the request - a request message that does not parse (wire garbage, a truncated message, a string
+   that is not UTF-8) is INVALID_ARGUMENT "malformed request: not a <type>", logged and counted like any
+   other RPC. INVALID_ARGUMENT rather than grpc-go's INTERNAL: the client sent bad bytes, the server is
+   fine, and retrying the same bytes cannot help (protokit's client never retries INVALID_ARGUMENT).
+   Unknown fields are dropped as each message is read, before validation and the handler, so a caller
+   cannot make the service store or echo data its schema does not describe (`keep_unknown_fields`).
+1. request logging - one line per RPC (see `requestlog`): method, peer, status code, duration in ms and
+   request id (the caller's `x-request-id` if it is safe to log, else a new random one; see `requestid`).
+   An RPC that fails carries the id back as trailing metadata `x-request-id`, for the caller to quote; a
+   successful one does not. Message bodies and the authorization header are never logged.
+2. Prometheus metrics - see `metrics`.
+3. rate limiting of failed logins, then authentication - `authorization: Bearer <token>` checked by the
+   `TokenVerifier`; missing or invalid is UNAUTHENTICATED, and each failure takes a token from the client
+   address's bucket: once it is empty, the address gets RESOURCE_EXHAUSTED before its token is even looked
+   at, so tokens cannot be guessed at full speed. Public methods and health skip authentication;
+   reflection does too unless `authenticate_reflection`. The caller is `current_principal()`.
 4. rate limiting - a token bucket per principal subject (else per client address): RESOURCE_EXHAUSTED
    with a RetryInfo detail once the burst is spent. Health and reflection are not limited.
 5. validation - protovalidate on every request message, each message of a request stream included, as
@@ -16,14 +24,19 @@
    code's generic text; anything else -> INTERNAL "internal error" (traceback logged, never sent).
    `context.abort(...)` from a handler passes through unchanged.
 
+Around all of them: a server-side maximum deadline per method (`max_deadline`), which ends the call with
+DEADLINE_EXCEEDED when the client set none or a longer one, and the drain of a stopping server: once
+`refuse_new_calls()` is called, new calls get UNAVAILABLE while calls in flight finish (`wait_idle`).
+
+What a call needs from its context (peer, deadline, task) is read when it starts: a response stream that
+ends early (the client cancels, disconnects or overflows a limit) is closed by the event loop after grpc
+has released the call, and `context.peer()` on a released call crashes the process.
+
 The stages run in ONE wrapper around each method's handler, built once per method (`ChainedMethod`). The
 server applies it as the handlers are registered, so a call pays no grpc.aio interceptor hop at all; with
 `extra_interceptors` it runs as an ordinary interceptor instead, ahead of them. Either way the wrapper is
 bound to the call's metadata as grpc looks the handler up (`ChainedMethod.bind`): grpc has already
-decoded the metadata for the lookup, and `context.invocation_metadata()` would decode it all again. Per
-call the chain keeps metric values as plain numbers (see `Metrics`) and leaves the log line to a
-`RequestLog` sink, which builds it only when it will be written. Streaming responses pass through one
-generator step per message.
+decoded the metadata for the lookup, and `context.invocation_metadata()` would decode it all again.
 
 Limits: request-streaming handlers receive an iterator that validates each message; messages read with
 `context.read()` instead bypass validation. A handler that aborts with its own trailing metadata
@@ -38,29 +51,29 @@ import collections
 import functools
 import inspect
 import math
-import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
-import prometheus_client
 import protovalidate
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped,unused-ignore]
 from grpc_status import rpc_status  # type: ignore[import-untyped,unused-ignore]
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from .auth import _PRINCIPAL, Principal, TokenVerifier
+from .calls import ENDED, end_call
 from .errors import DomainError
+from .metrics import MethodStats, Metrics
+from .ratelimit import RateLimiter, peer_host
+from .requestid import REQUEST_ID_KEY, accepted_request_id, new_request_id
 from .requestlog import LoggingRequestLog, RequestLog, logger
 
 __all__ = [
-    "ALWAYS_PUBLIC_PREFIXES",
+    "HEALTH_PREFIX",
+    "REFLECTION_PREFIXES",
     "REQUEST_ID_KEY",
     "Chain",
     "ChainedHandler",
@@ -70,21 +83,26 @@ __all__ = [
     "new_request_id",
 ]
 
-REQUEST_ID_KEY = "x-request-id"
-# Infrastructure services: never authenticated, never rate limited.
-ALWAYS_PUBLIC_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIXES = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
+# Infrastructure services are never rate limited; health is never authenticated.
+_INFRASTRUCTURE = (HEALTH_PREFIX, *REFLECTION_PREFIXES)
+# With a verifier and no rate limit, failed logins are still throttled: a burst of this many, then 1/s.
+AUTH_FAILURE_BURST = 10
+AUTH_FAILURE_RATE = 1.0
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
+_CANCELLED = grpc.StatusCode.CANCELLED
+_DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED
+_INF = math.inf
 _perf_counter = time.perf_counter
 _bisect_left = bisect.bisect_left
 _isawaitable = inspect.isawaitable
 _AbortError = grpc.aio.AbortError
 _CancelledError = asyncio.CancelledError
+_current_task = asyncio.current_task
+_get_running_loop = asyncio.get_running_loop
 _partial = functools.partial
 _new_tuple = tuple.__new__
 
@@ -95,137 +113,29 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Metadata: TypeAlias = "Sequence[tuple[str, str | bytes]] | None"
 
 
-class _Method:
-    """One method: what never changes between calls (computed once) and its metric values."""
+class _Malformed:
+    """What the chain's deserializer returns for bytes that do not parse (the stage aborts on it)."""
 
-    __slots__ = (
-        "admit",
-        "authenticate",
-        "bounds",
-        "buckets",
-        "handled",
-        "labels",
-        "limited",
-        "name",
-        "ok",
-        "seconds_sum",
-        "started",
-    )
-
-    def __init__(self, name: str, grpc_type: str, bounds: tuple[float, ...], authenticate: bool, limited: bool) -> None:
-        service, _, method = name.lstrip("/").rpartition("/")
-        self.name = name
-        self.labels = (grpc_type, service, method)
-        self.authenticate = authenticate
-        self.limited = limited
-        self.admit = authenticate or limited
-        # Metric values: plain numbers, updated on the event loop thread, read at scrape time.
-        self.started = 0
-        self.ok = 0  # handled with OK, the common case, kept out of the dict
-        self.handled: dict[grpc.StatusCode, int] = {}
-        self.bounds = bounds
-        self.buckets = [0] * len(bounds)  # per bucket, not cumulative
-        self.seconds_sum = 0.0
+    __slots__ = ()
 
 
-_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+_MALFORMED = _Malformed()
 
 
-class Metrics(Collector):
-    """`grpc_server_started_total`, `grpc_server_handled_total` and `grpc_server_handling_seconds`.
+def _reader(parse: Callable[[bytes], Any], keep_unknown: bool) -> Callable[[bytes], Any]:
+    """The request deserializer the chain installs: never raises (grpc would answer UNKNOWN with the
+    exception's text and log a traceback), and drops unknown fields unless `keep_unknown`."""
 
-    A custom collector: RPCs update plain numbers on their method (no locks, no label lookups per call)
-    and the Prometheus families are built only when the registry is scraped.
-    """
+    def read(data: bytes) -> Any:
+        try:
+            message = parse(data)
+        except Exception:
+            return _MALFORMED
+        if not keep_unknown and isinstance(message, Message):
+            message.DiscardUnknownFields()
+        return message
 
-    def __init__(
-        self,
-        registry: prometheus_client.CollectorRegistry,
-        buckets: Sequence[float] = prometheus_client.Histogram.DEFAULT_BUCKETS,
-    ) -> None:
-        bounds = sorted(float(b) for b in buckets)
-        if bounds[-1] != math.inf:
-            bounds.append(math.inf)
-        self.bounds = tuple(bounds)
-        self._bound_labels = tuple(floatToGoString(b) for b in bounds)  # type: ignore[no-untyped-call,unused-ignore]
-        self.registry = registry
-        self._methods: dict[str, _Method] = {}
-        registry.register(self)
-
-    def method(self, name: str, grpc_type: str, *, authenticate: bool, limited: bool) -> _Method:
-        method = self._methods.get(name)
-        if method is None:
-            method = self._methods[name] = _Method(name, grpc_type, self.bounds, authenticate, limited)
-        return method
-
-    def describe(self) -> list[Metric]:
-        return list(self._families())
-
-    def collect(self) -> list[Metric]:
-        started, handled, seconds = self._families()
-        for method in list(self._methods.values()):  # list(): atomic under the GIL
-            labels = list(method.labels)
-            started.add_metric(labels, method.started)
-            handled.add_metric([*labels, "OK"], method.ok)
-            for code, count in list(method.handled.items()):
-                handled.add_metric([*labels, code.name], count)
-            cumulative, buckets = 0, []
-            for bound, count in zip(self._bound_labels, list(method.buckets), strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            seconds.add_metric(labels, buckets, method.seconds_sum)
-        return [started, handled, seconds]
-
-    @staticmethod
-    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, HistogramMetricFamily]:
-        return (
-            CounterMetricFamily("grpc_server_started", "RPCs started on the server.", labels=_LABELS),
-            CounterMetricFamily(
-                "grpc_server_handled",
-                "RPCs completed on the server, regardless of success or failure.",
-                labels=(*_LABELS, "grpc_code"),
-            ),
-            HistogramMetricFamily(
-                "grpc_server_handling_seconds",
-                "Latency (seconds) of RPCs handled by the server, until the status was set.",
-                labels=_LABELS,
-            ),
-        )
-
-
-class _RateLimiter:
-    """Token buckets keyed by caller; `take` returns 0.0 when allowed, else seconds until a token is due."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last refill time]
-
-    def take(self, key: str) -> float:
-        now = time.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self.MAX_KEYS:
-                self._prune(now)
-            self._buckets[key] = [self.burst - 1.0, now]
-            return 0.0
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
-        bucket[0] = tokens
-        return (1.0 - tokens) / self.rate
-
-    def _prune(self, now: float) -> None:
-        """Forget callers whose bucket has refilled: they are indistinguishable from new ones."""
-        full = [k for k, (tokens, last) in self._buckets.items() if tokens + (now - last) * self.rate >= self.burst]
-        for key in full:
-            del self._buckets[key]
-        if len(self._buckets) >= self.MAX_KEYS:  # all busy: start over rather than grow without bound
-            self._buckets.clear()
+    return read
 
 
 # The fields of grpc.RpcMethodHandler, in the order grpc's own handler tuples have them.
@@ -255,13 +165,13 @@ class ChainedMethod:
 
     __slots__ = ("_behavior", "_head", "_tail", "handler")
 
-    def __init__(self, handler: Handler, behavior: Behavior) -> None:
+    def __init__(self, handler: Handler, behavior: Behavior, deserializer: Callable[[bytes], Any] | None) -> None:
         self.handler = handler  # the handler the chain wraps
         self._behavior = behavior  # behavior(metadata, request, context)
         fields: list[Any] = [
             handler.request_streaming,
             handler.response_streaming,
-            handler.request_deserializer,
+            deserializer,
             handler.response_serializer,
             None,
             None,
@@ -292,11 +202,10 @@ class ChainedHandler(grpc.GenericRpcHandler):
         return self._chain.wrapped(handler_call_details.method, handler).bind(handler_call_details.invocation_metadata)
 
 
-def _peer_host(peer: str) -> str:
-    """`ipv4:10.0.0.1:5123` -> `ipv4:10.0.0.1`: one bucket per client address, not per connection."""
-    if peer.startswith(("ipv4:", "ipv6:")):
-        return peer.rpartition(":")[0]
-    return peer
+def _grpc_type(handler: Handler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
 
 
 def field_path(violation: Any) -> str:
@@ -318,57 +227,29 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
-# Request ids are uuid4-shaped: a random 80-bit prefix per process (forks get their own), then a 48-bit
-# counter from a random start. Unique within a process and, by the prefix, across processes; a
-# concatenation per id, where formatting 128 fresh random bits as a uuid costs ~10 times as much.
-_id_prefix = ""
-_id_next = 0
+class _Call:
+    """What one RPC's stages share; read from the context when the call starts (see the module doc)."""
 
+    __slots__ = ("authorization", "deadline", "peer", "request_id", "started", "timer", "trailer")
 
-def _reseed_request_ids() -> None:
-    global _id_prefix, _id_next
-    bits = random.SystemRandom().getrandbits(128)
-    h = f"{bits:032x}"
-    _id_prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
-    _id_next = bits & 0xFFFF_FFFF_FFFF
-
-
-_reseed_request_ids()
-os.register_at_fork(after_in_child=_reseed_request_ids)
-
-
-def new_request_id() -> str:
-    """A new uuid4-shaped request id (see above)."""
-    global _id_next
-    _id_next = n = (_id_next + 1) & 0xFFFF_FFFF_FFFF
-    return _id_prefix + n.to_bytes(6, "big").hex()  # half the cost of f"{n:012x}"
-
-
-def _valid_request_id(value: str) -> bool:
-    return 0 < len(value) <= 128 and value.isascii() and value.isprintable()
+    def __init__(self, started: float, request_id: str, authorization: str | None, peer: str) -> None:
+        self.started = started
+        self.request_id = request_id
+        self.trailer = ((REQUEST_ID_KEY, request_id),)
+        self.authorization = authorization
+        self.peer = peer
+        self.deadline = _INF  # perf_counter time of the effective deadline
+        self.timer: asyncio.TimerHandle | None = None
 
 
 # A client whose deadline passes cancels the stream itself (RST_STREAM carries no reason), and that cancel
 # reaches the server a little before the server's own copy of the deadline: the server started its clock
-# when the headers arrived. A cancel this close to the deadline is counted as the deadline.
+# when the headers arrived. A cancel (or a late success) this close to the deadline is counted as the deadline.
 DEADLINE_SLACK_SECONDS = 0.1
 
 
-def _cancel_code(context: Context) -> grpc.StatusCode:
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= DEADLINE_SLACK_SECONDS:
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    return grpc.StatusCode.CANCELLED
-
-
-def _grpc_type(handler: Handler) -> str:
-    if handler.request_streaming:
-        return "bidi_stream" if handler.response_streaming else "client_stream"
-    return "server_stream" if handler.response_streaming else "unary"
-
-
 class Chain(grpc.aio.ServerInterceptor):
-    """Logging, metrics, auth, rate limiting, validation and error mapping (see the module doc).
+    """Reading, logging, metrics, auth, rate limiting, validation and error mapping (see the module doc).
 
     Use it as a grpc.aio interceptor, or wrap handlers directly with `wrapped()` / `ChainedHandler`; a
     wrapped method's `bind(metadata)` is its handler for one call.
@@ -384,14 +265,28 @@ class Chain(grpc.aio.ServerInterceptor):
         rate_limit: float | None = None,
         rate_burst: int = 1,
         request_log: RequestLog | None = None,
+        authenticate_reflection: bool = True,
+        keep_unknown_fields: bool = False,
+        max_deadline: float = 0.0,
+        max_stream_deadline: float = 0.0,
     ) -> None:
         self.metrics = metrics
         self.request_log: RequestLog = LoggingRequestLog() if request_log is None else request_log
         self.verifier = verifier
         self.public_methods = frozenset(public_methods)
+        self.authenticate_reflection = authenticate_reflection
         self.errors = dict(errors or {})
-        self.limiter = _RateLimiter(rate_limit, rate_burst) if rate_limit else None
+        self.limiter = RateLimiter(rate_limit, rate_burst) if rate_limit else None
+        self.login_failures = (
+            RateLimiter(rate_limit, rate_burst) if rate_limit else RateLimiter(AUTH_FAILURE_RATE, AUTH_FAILURE_BURST)
+        )
+        self.keep_unknown_fields = keep_unknown_fields
+        self.max_deadline = max_deadline
+        self.max_stream_deadline = max_stream_deadline
         self.validator = protovalidate.Validator()
+        self.in_flight = 0
+        self.refusing = False
+        self._idle: asyncio.Event | None = None
         self._wrapped: dict[str, ChainedMethod] = {}
 
     # -- entry points: as a grpc.aio interceptor, or wrapping handlers as they are registered -------------
@@ -416,16 +311,28 @@ class Chain(grpc.aio.ServerInterceptor):
 
     def wrap(self, name: str, handler: Handler) -> ChainedMethod:
         """Method `name`'s `handler` with every stage around it."""
-        infrastructure = name.startswith(ALWAYS_PUBLIC_PREFIXES)
-        public = infrastructure or name in self.public_methods
+        infrastructure = name.startswith(_INFRASTRUCTURE)
+        reflection = name.startswith(REFLECTION_PREFIXES)
+        public = (
+            name.startswith(HEALTH_PREFIX)
+            or (reflection and not self.authenticate_reflection)
+            or name in self.public_methods
+        )
         method = self.metrics.method(
             name,
             _grpc_type(handler),
             authenticate=self.verifier is not None and not public,
             limited=self.limiter is not None and not infrastructure,
+            max_deadline=0.0
+            if infrastructure
+            else self.max_stream_deadline
+            if handler.response_streaming
+            else self.max_deadline,
         )
-        # Without a deserializer requests are raw bytes: nothing to validate.
-        validate = handler.request_deserializer is not None
+        # Without a deserializer requests are raw bytes: nothing to read or validate.
+        parse = handler.request_deserializer
+        validate = parse is not None
+        reader = _reader(parse, self.keep_unknown_fields) if parse is not None else None
         if handler.request_streaming and handler.response_streaming:
             assert handler.stream_stream is not None
             behavior = self._streaming(method, handler.stream_stream, True, validate)
@@ -438,34 +345,54 @@ class Chain(grpc.aio.ServerInterceptor):
         else:
             assert handler.unary_unary is not None
             behavior = self._unary(method, handler.unary_unary, False, validate)
-        return ChainedMethod(handler, behavior)
+        return ChainedMethod(handler, behavior, reader)
+
+    # -- draining: what a stopping server uses ------------------------------------------------------------
+
+    def refuse_new_calls(self) -> None:
+        """From now on new calls get UNAVAILABLE (clients retry elsewhere); calls in flight go on."""
+        self.refusing = True
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in flight."""
+        while self.in_flight:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
 
     # -- the wrappers: one per response shape -------------------------------------------------------------
 
-    def _unary(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+    def _unary(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+        chain = self
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
-        collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
+        collect, reject, validated, malformed = (
+            self.validator.collect_violations,
+            self._reject,
+            self._validated,
+            self._malformed,
+        )
         is_coroutine = inspect.iscoroutinefunction(behavior)
 
         async def unary_behavior(metadata: Metadata, request: Any, context: Context) -> Any:
-            started = _perf_counter()
-            method.started += 1
-            rid, authorization, trailer = begin(metadata, context)
+            call = begin(method, metadata, context)
             principal_token = None
             code = None
             try:
+                if chain.refusing:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", call.trailer)
                 if method.admit:
-                    principal = await admit(method, context, authorization)
+                    principal = await admit(method, context, call)
                     if principal is not None:
                         principal_token = _PRINCIPAL.set(principal)
                 if not validate:
                     pass
                 elif request_streaming:
-                    request = validated(request, context, trailer)
+                    request = validated(request, context, call)
+                elif request is _MALFORMED:
+                    await malformed(context, call)
                 else:
                     violations = collect(request)
                     if violations:
-                        await reject(context, request, violations, trailer)
+                        await reject(context, request, violations, call)
                 response = behavior(request, context)
                 if is_coroutine or _isawaitable(response):
                     response = await response
@@ -474,42 +401,50 @@ class Chain(grpc.aio.ServerInterceptor):
             except _AbortError:
                 code = context.code() or _UNKNOWN
                 raise
-            except _CancelledError:
-                code = _cancel_code(context)
+            except _CancelledError as exc:
+                code = context.code() if exc.args and exc.args[0] == ENDED else None
                 raise
             except Exception as exc:
-                code, details = classify(method, exc, rid)
+                code, details = classify(method, exc, call)
                 await context.abort(code, details)
             finally:
-                finish(method, context, started, rid, code or _UNKNOWN, trailer)
+                finish(method, context, call, code)
                 if principal_token is not None:
                     _PRINCIPAL.reset(principal_token)
 
         return unary_behavior
 
-    def _streaming(self, method: _Method, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+    def _streaming(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
+        chain = self
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
-        collect, reject, validated = self.validator.collect_violations, self._reject, self._validated
+        collect, reject, validated, malformed = (
+            self.validator.collect_violations,
+            self._reject,
+            self._validated,
+            self._malformed,
+        )
 
         async def streaming_behavior(metadata: Metadata, request: Any, context: Context) -> AsyncIterator[Any]:
-            started = _perf_counter()
-            method.started += 1
-            rid, authorization, trailer = begin(metadata, context)
+            call = begin(method, metadata, context)
             principal_token = None
             code = None
             try:
+                if chain.refusing:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", call.trailer)
                 if method.admit:
-                    principal = await admit(method, context, authorization)
+                    principal = await admit(method, context, call)
                     if principal is not None:
                         principal_token = _PRINCIPAL.set(principal)
                 if not validate:
                     pass
                 elif request_streaming:
-                    request = validated(request, context, trailer)
+                    request = validated(request, context, call)
+                elif request is _MALFORMED:
+                    await malformed(context, call)
                 else:
                     violations = collect(request)
                     if violations:
-                        await reject(context, request, violations, trailer)
+                        await reject(context, request, violations, call)
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):  # async generator handler
                     async for response in responses:
@@ -523,14 +458,20 @@ class Chain(grpc.aio.ServerInterceptor):
             except _AbortError:
                 code = context.code() or _UNKNOWN
                 raise
-            except (_CancelledError, GeneratorExit):
-                code = _cancel_code(context)
+            except _CancelledError as exc:
+                code = context.code() if exc.args and exc.args[0] == ENDED else None
+                raise
+            except GeneratorExit:
+                # Closed after the call ended in grpc's frames (a cancel, a disconnect, a send that failed):
+                # the call may be released by now, so nothing may be asked of it but what grpc keeps in
+                # Python (the code end_call set).
+                code = context.code()
                 raise
             except Exception as exc:
-                code, details = classify(method, exc, rid)
+                code, details = classify(method, exc, call)
                 await context.abort(code, details)
             finally:
-                finish(method, context, started, rid, code or _UNKNOWN, trailer)
+                finish(method, context, call, code)
                 if principal_token is not None:
                     _PRINCIPAL.reset(principal_token)
 
@@ -538,65 +479,93 @@ class Chain(grpc.aio.ServerInterceptor):
 
     # -- stages -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _begin(metadata: Metadata, context: Context) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
-        """Request id and authorization header from the metadata; the request id trailer is set."""
+    def _begin(self, method: MethodStats, metadata: Metadata, context: Context) -> _Call:
+        """The call's record: request id, authorization header, peer and deadline (see the module doc)."""
+        started = _perf_counter()
+        method.started += 1
+        self.in_flight += 1
         rid = authorization = None
         for key, value in metadata or ():
             if key == REQUEST_ID_KEY:
-                rid = value
+                rid = accepted_request_id(value)
             elif key == "authorization":
                 authorization = value
-        if not isinstance(rid, str) or not _valid_request_id(rid):
-            rid = new_request_id()
-        trailer = ((REQUEST_ID_KEY, rid),)
-        context.set_trailing_metadata(trailer)
-        return rid, authorization if isinstance(authorization, str) else None, trailer
+        call = _Call(
+            started,
+            rid or new_request_id(),
+            authorization if isinstance(authorization, str) else None,
+            context.peer(),
+        )
+        context.set_trailing_metadata(call.trailer)
+        remaining = context.time_remaining()
+        limit = method.max_deadline
+        if limit and (remaining is None or remaining > limit):
+            call.deadline = started + limit
+            call.timer = _get_running_loop().call_later(
+                limit,
+                end_call,
+                context,
+                _current_task(),
+                _DEADLINE_EXCEEDED,
+                f"the server's maximum deadline of {limit:g}s was exceeded",
+            )
+        elif remaining is not None:
+            call.deadline = started + remaining
+        return call
 
-    async def _admit(self, method: _Method, context: Context, authorization: str | None) -> Principal | None:
-        """Authentication, then rate limiting; aborts the RPC when either says no."""
+    async def _admit(self, method: MethodStats, context: Context, call: _Call) -> Principal | None:
+        """Failed-login throttle and authentication, then rate limiting; aborts the RPC when one says no."""
         principal = None
         if method.authenticate:
             assert self.verifier is not None
-            scheme, _, token = (authorization or "").partition(" ")
+            address = peer_host(call.peer)
+            wait = self.login_failures.wait(address)
+            if wait:
+                await self._throttle(context, wait, "too many failed authentication attempts")
+            scheme, _, token = (call.authorization or "").partition(" ")
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
+                self.login_failures.take(address)
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
             principal = await self.verifier(token)
             if principal is None:
+                self.login_failures.take(address)
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid token")
         if method.limited:
             assert self.limiter is not None
-            key = principal.subject if principal is not None else _peer_host(context.peer())
+            key = principal.subject if principal is not None else peer_host(call.peer)
             wait = self.limiter.take(key)
             if wait:
-                await self._throttle(context, wait)
+                await self._throttle(context, wait, "rate limit exceeded")
         return principal
 
-    async def _throttle(self, context: Context, wait: float) -> None:
+    @staticmethod
+    async def _throttle(context: Context, wait: float, message: str) -> None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(max(1, math.ceil(wait * 1e9)))
         detail = any_pb2.Any()
         detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
         status = rpc_status.to_status(
-            status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="rate limit exceeded", details=[detail])
+            status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
         )
         await context.abort(status.code, status.details, (*status.trailing_metadata, *context.trailing_metadata()))
 
-    async def _validated(
-        self, requests: AsyncIterator[Any], context: Context, trailer: tuple[tuple[str, str], ...]
-    ) -> AsyncIterator[Any]:
+    async def _validated(self, requests: AsyncIterator[Any], context: Context, call: _Call) -> AsyncIterator[Any]:
         collect = self.validator.collect_violations
         async for request in requests:
+            if request is _MALFORMED:
+                await self._malformed(context, call)
             violations = collect(request)
             if violations:
-                await self._reject(context, request, violations, trailer)
+                await self._reject(context, request, violations, call)
             yield request
 
     @staticmethod
-    async def _reject(
-        context: Context, request: Any, violations: Sequence[Any], trailer: tuple[tuple[str, str], ...]
-    ) -> None:
+    async def _malformed(context: Context, call: _Call) -> None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request message", call.trailer)
+
+    @staticmethod
+    async def _reject(context: Context, request: Any, violations: Sequence[Any], call: _Call) -> None:
         """Abort with INVALID_ARGUMENT and a google.rpc.BadRequest naming every violated field."""
         bad_request = error_details_pb2.BadRequest()
         summary = []
@@ -611,9 +580,9 @@ class Chain(grpc.aio.ServerInterceptor):
         status = rpc_status.to_status(
             status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
         )
-        await context.abort(status.code, status.details, (*status.trailing_metadata, *trailer))
+        await context.abort(status.code, status.details, (*status.trailing_metadata, *call.trailer))
 
-    def _classify(self, method: _Method, exc: Exception, rid: str) -> tuple[grpc.StatusCode, str]:
+    def _classify(self, method: MethodStats, exc: Exception, call: _Call) -> tuple[grpc.StatusCode, str]:
         """The status code and details an exception from a handler is sent as."""
         if isinstance(exc, DomainError):
             return exc.code, str(exc) or exc.code.value[1]
@@ -621,19 +590,19 @@ class Chain(grpc.aio.ServerInterceptor):
             mapped = self.errors.get(klass)
             if mapped is not None:
                 return mapped, mapped.value[1]
-        logger.error("%s failed (request_id=%s)", method.name, rid, exc_info=exc)
+        logger.error("%s failed (request_id=%s)", method.name, call.request_id, exc_info=exc)
         return grpc.StatusCode.INTERNAL, "internal error"
 
-    def _finish(
-        self,
-        method: _Method,
-        context: Context,
-        started: float,
-        rid: str,
-        code: grpc.StatusCode,
-        trailer: tuple[tuple[str, str], ...],
-    ) -> None:
-        elapsed = _perf_counter() - started
+    def _finish(self, method: MethodStats, context: Context, call: _Call, code: grpc.StatusCode | None) -> None:
+        """Metrics, the trailer and the log line of an ended call. `code` None: the call was cancelled."""
+        if call.timer is not None:
+            call.timer.cancel()
+        now = _perf_counter()
+        elapsed = now - call.started
+        if code is None or code is _CANCELLED:
+            code = _DEADLINE_EXCEEDED if now >= call.deadline - DEADLINE_SLACK_SECONDS else _CANCELLED
+        elif code is _OK and now >= call.deadline:
+            code = _DEADLINE_EXCEEDED  # too late: grpc drops the response, the client has its deadline error
         if code is _OK:
             method.ok += 1
         else:
@@ -641,13 +610,16 @@ class Chain(grpc.aio.ServerInterceptor):
             handled[code] = handled.get(code, 0) + 1
         method.buckets[_bisect_left(method.bounds, elapsed)] += 1
         method.seconds_sum += elapsed
-        trailing: Any = context.trailing_metadata()
-        if trailing is trailer:
+        trailing: Any = context.trailing_metadata()  # kept by grpc in Python: safe after the call's release
+        if trailing is call.trailer:
             if code is _OK:
                 # The id goes back with failures only, where a caller quotes it: on every success the trailer
                 # cost ~3% of the server's instructions per unary call (most in grpc's core), and the client's.
                 context.set_trailing_metadata(())
         elif code is not _OK and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).
-            context.set_trailing_metadata((*trailing, *trailer))
-        self.request_log(method.name, context, code.name, elapsed, rid)
+            context.set_trailing_metadata((*trailing, *call.trailer))
+        self.in_flight -= 1
+        if self._idle is not None and not self.in_flight:
+            self._idle.set()
+        self.request_log(method.name, call.peer, code.name, elapsed, call.request_id)

@@ -47,9 +47,7 @@ class Subscription(Generic[T]):
     `wants`, a predicate on events, filters what is queued; replace it at any time.
     """
 
-    def __init__(
-        self, fanout: Fanout[T], max_pending: int, context: Any, wants: Callable[[T], bool] | None
-    ) -> None:
+    def __init__(self, fanout: Fanout[T], max_pending: int, context: Any, wants: Callable[[T], bool] | None) -> None:
         self.wants = wants
         self._fanout = fanout
         self._max_pending = max_pending

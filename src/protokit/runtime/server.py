@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import ssl
 import sys
 import threading
+import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, cast, runtime_checkable
@@ -19,11 +22,13 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyp
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
 
 from .auth import TokenVerifier
-from .chain import Chain, ChainedHandler, ChainedMethod, Handler, Metrics
+from .chain import Chain, ChainedHandler, ChainedMethod, Handler
+from .metrics import Metrics
 from .requestlog import RequestLog, configure_logging, logger
-from .settings import ServerSettings
+from .settings import ConfigError, ServerSettings, activate
+from .tokens import TokenFile
 
-__all__ = ["Server", "Service", "build_server", "run"]
+__all__ = ["BindError", "Server", "Service", "build_server", "run"]
 
 
 @runtime_checkable
@@ -88,6 +93,22 @@ class _Registrar:
         return getattr(self._server, name)
 
 
+class _Health(health_aio.HealthServicer):  # type: ignore[misc,unused-ignore]
+    """grpcio-health-checking's aio servicer, plus the List method of health.proto it lacks (its base
+    raises NotImplementedError there, which answered INTERNAL)."""
+
+    async def List(self, request: Any, context: Any) -> Any:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()
+            }
+        )
+
+
+class BindError(RuntimeError):
+    """The server could not listen on its address (busy port, bad host)."""
+
+
 def _address(host: str, port: int) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # IPv6 literal
@@ -125,7 +146,7 @@ class Server:
         self._interceptors = tuple(interceptors)
         self._registry = registry
         self._credentials = credentials
-        self._health = health_aio.HealthServicer()
+        self._health = _Health()
         self._server: grpc.aio.Server | None = None
         self._port: int | None = None
         self._metrics_http: Any = None
@@ -173,6 +194,14 @@ class Server:
             # answering them with GOAWAY "too_many_pings" after the 5 minute default.
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.http2.max_pings_without_data", 0),
+            # What one client may hold: streams (each with a message buffer) on one connection, and for how
+            # long a connection lives (age: clients reconnect and rebalance; idle: no RPCs at all).
+            ("grpc.max_concurrent_streams", s.max_concurrent_streams),
+            *_milliseconds("grpc.max_connection_idle_ms", s.max_connection_idle),
+            *_milliseconds("grpc.max_connection_age_ms", s.max_connection_age),
+            *_milliseconds(
+                "grpc.max_connection_age_grace_ms", s.max_connection_age_grace if s.max_connection_age else 0
+            ),
             # Two servers on one port would split the traffic silently.
             ("grpc.so_reuseport", 0),
         ]
@@ -204,7 +233,8 @@ class Server:
         else:
             port = server.add_insecure_port(address)
         if not port:
-            raise RuntimeError(f"cannot listen on {address}")
+            raise BindError(f"cannot listen on {address} (is the port in use?)")
+        activate(s)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for name in self.service_names:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -229,9 +259,17 @@ class Server:
         )
         return port
 
+    # The drain's settle phase: calls grpc has received but not yet handed to Python are dispatched one per
+    # event-loop turn, and grpc's own stop cancels them (they never started, but the client sent them before
+    # the stop). So the server keeps dispatching until no new call has started for SETTLE_QUIET seconds (at
+    # most SETTLE_MAX), and only then refuses new calls.
+    SETTLE_QUIET = 0.05
+    SETTLE_MAX = 1.0
+
     async def stop(self, grace: float | None = None) -> None:
-        """Graceful shutdown: health NOT_SERVING, refuse new RPCs, let in-flight ones (streams included)
-        finish for up to `grace` seconds (default settings.grace_period), then cancel what is left.
+        """Graceful shutdown: health NOT_SERVING; calls already sent are taken in and every call in flight
+        (streams included) gets up to `grace` seconds (default settings.grace_period) to finish, while new
+        calls get UNAVAILABLE; then grpc stops, cancelling what is left.
 
         Calling it again, or concurrently, waits for the first call to finish.
         """
@@ -244,7 +282,9 @@ class Server:
             if self._server is not None:
                 seconds = self.settings.grace_period if grace is None else grace
                 logger.info("stopping: %.1fs grace for in-flight RPCs", seconds)
-                await self._server.stop(seconds)
+                deadline = time.monotonic() + seconds
+                await self._drain(deadline)
+                await self._server.stop(max(0.0, deadline - time.monotonic()))
             if self._metrics_http is not None:
                 httpd, self._metrics_http = self._metrics_http, None
                 await asyncio.to_thread(httpd.shutdown)
@@ -252,6 +292,25 @@ class Server:
         finally:
             self._chain.request_log.flush()
             self._stopping.set_result(None)
+
+    async def _drain(self, deadline: float) -> None:
+        """Settle (see SETTLE_QUIET), refuse new calls, then wait for the calls in flight, until `deadline`."""
+        chain = self._chain
+        settle_end = min(deadline, time.monotonic() + self.SETTLE_MAX)
+        started = sum(m.started for m in chain.metrics.methods())
+        while time.monotonic() < settle_end:
+            await asyncio.sleep(self.SETTLE_QUIET)
+            now_started = sum(m.started for m in chain.metrics.methods())
+            if now_started == started:
+                break
+            started = now_started
+        chain.refuse_new_calls()
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            try:
+                await asyncio.wait_for(chain.wait_idle(), remaining)
+            except TimeoutError:
+                logger.warning("grace period over: cancelling %d RPC(s) still in flight", chain.in_flight)
 
     async def wait_for_termination(self) -> None:
         """Return once the server has stopped."""
@@ -298,19 +357,45 @@ class Server:
                 await self.stop()
 
 
-def _read(path: str, what: str) -> bytes:
+def _milliseconds(option: str, seconds: float) -> list[tuple[str, int]]:
+    """A grpc duration option, or none at all for 0 (grpc's own default: no limit)."""
+    return [(option, round(seconds * 1000))] if seconds else []
+
+
+def _read(path: str, what: str, marker: bytes) -> bytes:
     try:
-        return Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
-        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data or marker not in data:
+        raise ConfigError(f"{what} {path} is not PEM (no '-----BEGIN ...{marker.decode()}' block)")
+    return data
 
 
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials, checked here with Python's ssl module: grpc reports a bad key or certificate only
+    as "Failed to bind to address" when the server starts."""
     if not settings.tls_cert or not settings.tls_key:
         return None
-    cert = _read(settings.tls_cert, "TLS certificate")
-    key = _read(settings.tls_key, "TLS key")
-    client_ca = _read(settings.tls_client_ca, "TLS client CA") if settings.tls_client_ca else None
+    cert = _read(settings.tls_cert, "TLS certificate", b"CERTIFICATE-----")
+    key = _read(settings.tls_key, "TLS key", b"PRIVATE KEY-----")
+    client_ca = _read(settings.tls_client_ca, "TLS client CA", b"CERTIFICATE-----") if settings.tls_client_ca else None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"TLS key {settings.tls_key} does not match the certificate {settings.tls_cert}"
+            ) from None
+        raise ConfigError(
+            f"TLS certificate {settings.tls_cert} or key {settings.tls_key} cannot be loaded ({exc.reason})"
+        ) from None
+    if settings.tls_client_ca:
+        try:
+            context.load_verify_locations(settings.tls_client_ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"TLS client CA {settings.tls_client_ca} cannot be loaded ({exc.reason})") from None
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )
@@ -341,7 +426,8 @@ def build_server(
 ) -> Server:
     """A `Server` for `services` (not started).
 
-    settings: None reads `ServerSettings.from_env()`. verifier: None turns authentication off.
+    settings: None reads `ServerSettings.from_env()`. verifier: checks bearer tokens; None takes the
+    tokens file of settings.auth_tokens_file, if any, else authentication is off (not both: ConfigError).
     public_methods: full method names ("/user.v1.UserService/GetUser") callable without a token.
     errors: exception type -> status code for exceptions that are not `DomainError`s.
     registry: where the metrics live; None creates a fresh CollectorRegistry for this server.
@@ -357,6 +443,10 @@ def build_server(
     for method in public_methods:
         if not method.startswith("/") or method.count("/") != 2:
             raise ValueError(f"public method {method!r} is not a full method name like '/pkg.v1.Service/Method'")
+    if settings.auth_tokens_file:
+        if verifier is not None:
+            raise ConfigError("both a verifier and a tokens file (PROTOKIT_AUTH_TOKENS_FILE) are set: pick one")
+        verifier = TokenFile.load(settings.auth_tokens_file)
     logging.getLogger(logger.name).setLevel(settings.log_level_number)
     registry = prometheus_client.CollectorRegistry() if registry is None else registry
     chain = Chain(
@@ -367,6 +457,10 @@ def build_server(
         rate_limit=settings.rate_limit,
         rate_burst=settings.effective_rate_burst,
         request_log=request_log,
+        authenticate_reflection=not settings.reflection_public,
+        keep_unknown_fields=settings.keep_unknown_fields,
+        max_deadline=settings.max_deadline,
+        max_stream_deadline=settings.max_stream_deadline,
     )
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if settings.tracing:
@@ -381,10 +475,21 @@ def run(services: Sequence[Service], settings: ServerSettings | None = None, **k
     """Serve `services` until SIGTERM/SIGINT: the body of a service's `__main__`.
 
     settings: None reads `ServerSettings.from_env()`; kwargs go to `build_server`. Configures logging
-    to stderr at settings.log_level when the application has not configured logging itself, and then
-    writes the request log to stderr directly (`StreamRequestLog`, same layout, a fraction of the cost).
+    to stderr at settings.log_level (in settings.log_format) when the application has not configured
+    logging itself, and then writes the request log to stderr directly (`StreamRequestLog`, same layout,
+    a fraction of the cost).
+
+    A configuration problem (a bad PROTOKIT_* value, an unreadable or mismatched TLS file, a bad tokens
+    file, a port in use) is one line on stderr and exit status 2; PROTOKIT_DEBUG=1 shows the traceback.
     """
-    settings = ServerSettings.from_env() if settings is None else settings
-    request_log = configure_logging(settings.log_level_number, sys.stderr)
-    kwargs.setdefault("request_log", request_log)
-    asyncio.run(build_server(services, settings, **kwargs).serve())
+    try:
+        settings = ServerSettings.from_env() if settings is None else settings
+        request_log = configure_logging(settings.log_level_number, sys.stderr, settings.log_format)
+        kwargs.setdefault("request_log", request_log)
+        server = build_server(services, settings, **kwargs)
+        asyncio.run(server.serve())
+    except (ConfigError, BindError) as exc:
+        if os.environ.get("PROTOKIT_DEBUG"):
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
