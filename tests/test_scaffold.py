@@ -8,6 +8,7 @@ project's own pytest -> serve -> every RPC with `buf curl`. The other tests are 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -17,13 +18,17 @@ import sys
 import sysconfig
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType, ModuleType
 from typing import Any
 
+import protovalidate
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from conftest import BIN, BUF, REPO, Run, commit_all, free_port, git, tree_bytes, wait_for_reflection
 from protokit import scaffold
@@ -99,6 +104,11 @@ def test_wrap_lays_lines_out_like_ruff_format() -> None:
     assert scaffold.wrap(4, "result = function(", long, ")") == wrapped
     longer = ["x" * 50, "y" * 50]
     assert scaffold.wrap(0, "f(", longer, ")") == f"f(\n    {longer[0]},\n    {longer[1]},\n)"
+    # A def's lone parameter, split off, ends with a comma; a call's lone argument does not.
+    head, tail = "def function(", ") -> dict[str, list[tuple[int, int, int, int, int, int, int, int]]]:"
+    assert scaffold.wrap(0, head, ["alpha: int"], tail, parameters=True) == f"{head}\n    alpha: int,\n{tail}"
+    argument = "x" * 70
+    assert scaffold.wrap(0, "result = function(", [argument], ")") == f"result = function(\n    {argument}\n)"
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -322,7 +332,19 @@ def test_new_service_end_to_end(protokit: Run, tmp_path: Path, variant: Variant)
         timeout=300,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert f"{5 if variant.streaming else 3} passed" in tests.stdout
+    assert f"{6 if variant.streaming else 3} passed" in tests.stdout
+    # The generated Python passes the project's own checks: ruff (lint, format) and mypy --strict.
+    mypy_path = {"MYPYPATH": str(REPO / "src")}  # the editable install's import hook is invisible to mypy
+    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        checked = subprocess.run(
+            [str(BIN / check[0]), *check[1:]],
+            cwd=project,
+            env={**os.environ, **mypy_path},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
     # Serve it from outside the project (the install, not the cwd, makes it importable).
     with serve(python, pkg, tmp_path) as server:
@@ -424,7 +446,7 @@ def test_new_service_adds_to_an_existing_project_and_touches_nothing(protokit: R
         text=True,
         timeout=300,
     )
-    assert tests.returncode == 0 and "13 passed" in tests.stdout, tests.stdout + tests.stderr
+    assert tests.returncode == 0 and "15 passed" in tests.stdout, tests.stdout + tests.stderr
 
 
 def test_existing_files_are_never_overwritten_only_explained(protokit: Run, tmp_path: Path) -> None:
@@ -523,6 +545,99 @@ def test_existing_services_and_clashes_are_refused(protokit: Run, shop: Path, ar
     assert failed.returncode == 2, failed.stdout + failed.stderr
     assert message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
     assert tree_bytes(shop) == before
+
+
+# --- the rendered implementation, imported in this process -----------------------------------------
+
+
+@pytest.fixture
+def billing(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The `shop` project's implementation module (billing.billing_service), imported here."""
+    before = set(sys.modules)
+    monkeypatch.syspath_prepend(str(shop / "generated"))
+    monkeypatch.syspath_prepend(str(shop / "src"))
+    try:
+        yield importlib.import_module("billing.billing_service")
+    finally:
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+
+
+def lines_run(module: ModuleType, call: Any) -> int:
+    """How many lines of `module` run during `call()`: work done in Python, which time cannot flake."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if frame.f_code.co_filename != module.__file__:
+            return None
+        count += event == "line"
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        call()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def test_a_page_of_the_in_memory_store_does_not_scan_it(billing: ModuleType) -> None:
+    """A page costs O(log n + page size): the same lines run with 100 items as with 20,000 (a scan of
+    every item ran a line per item, for every page: 20k items at 10 a page took 21.6 s)."""
+    store = billing.BillingStore()
+    created = [store.create(f"item {i}", {}).id for i in range(100)]
+    _, token = store.page(0, 50)  # resumes after the 50th item
+
+    def page() -> None:
+        items, _ = store.page(token, 10)
+        assert [item.id for item in items] == created[50:60]
+
+    few = lines_run(billing, page)
+    for i in range(100, 20_000):
+        store.create(f"item {i}", {})
+    assert lines_run(billing, page) == few < 100
+
+
+def test_pages_of_the_in_memory_store_survive_deletions(billing: ModuleType) -> None:
+    """Walking every page while deleting the item each token points at and the one after it: every item
+    still there when its turn comes is listed once, in creation order."""
+    store = billing.BillingStore()
+    assert store.page(0, 10) == ([], 0)
+    created = [store.create(f"item {i}", {}).id for i in range(1000)]
+    gone = set(created[100:200]) | set(created[::7])  # deleted before the walk
+    for item_id in gone:
+        store.delete(item_id)
+    left = [item_id for item_id in created if item_id not in gone]
+    listed: list[str] = []
+    after = 0
+    while True:
+        items, after = store.page(after, 7)
+        listed += [item.id for item in items]
+        if not after:
+            break
+        at = left.index(listed[-1])
+        for item_id in left[at : at + 2]:  # the token's item, and the first of the next page
+            store.delete(item_id)
+        del left[at + 1]  # it will not be listed; left[at] was
+    assert listed == left
+
+
+def test_a_full_batch_of_the_largest_items_fits_the_reply(billing: ModuleType) -> None:
+    """MAX_BATCH items as large as validation allows: BatchCreate's reply, which lists them all, fits
+    gRPC's default 4 MiB message limit."""
+    pb = billing.pb
+    face = "\N{GRINNING FACE}"  # 4 bytes in UTF-8, one character for the length rules
+    end = Timestamp(seconds=253402300799, nanos=999_999_999)  # the largest a Timestamp may be
+    labels = {f"k{i:02}".ljust(63, "k"): face * 255 for i in range(64)}
+    largest = pb.Billing(id=str(uuid.uuid4()), display_name=face * 200, labels=labels, create_time=end, update_time=end)
+    assert not protovalidate.collect_violations(largest)
+    bigger = [pb.Billing(display_name=face * 201), pb.Billing(labels={**labels, "one_more": ""})]
+    bigger += [pb.Billing(labels={"k" * 64: ""}), pb.Billing(labels={"k": face * 256})]
+    assert all(protovalidate.collect_violations(item) for item in bigger)
+    reply = pb.BatchCreateBillingsResponse(billings=[largest] * billing.MAX_BATCH)
+    assert reply.ByteSize() <= 4 * 1024 * 1024
 
 
 def test_a_dir_that_is_a_file_is_refused(protokit: Run, tmp_path: Path) -> None:

@@ -72,8 +72,14 @@ async def calls(target: str) -> None:
     print(f"unary         GetUser          -> {got.user.email}")
     batch = await client.batch_create_users(pb.BatchCreateUsersRequest(request=new_user(n)) for n in ("bob", "cyd"))
     print(f"client stream BatchCreateUsers -> created {batch.created_count}")
-    pages = [page async for page in client.list_users(pb.ListUsersRequest(page_size=2))]
-    print(f"server stream ListUsers        -> {sum(len(p.users) for p in pages)} users in {len(pages)} pages")
+    # Each ListUsers call streams one page; the last message's next_page_token asks for the next one.
+    listed, pages, token = 0, 0, ""
+    while True:
+        page = [reply async for reply in client.list_users(pb.ListUsersRequest(page_size=2, page_token=token))]
+        listed, pages, token = listed + sum(len(reply.users) for reply in page), pages + 1, page[-1].next_page_token
+        if not token:
+            break
+    print(f"server stream ListUsers        -> {listed} users in {pages} pages")
     events = []
     async for reply in watch:
         events.append(pb.UserEvent.Type.Name(reply.event.type) + ":" + reply.event.user.username)

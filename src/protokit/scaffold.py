@@ -199,16 +199,18 @@ def _version_ok(segment: str) -> bool:
 # --- layout helpers for the templates ------------------------------------------------------------
 
 
-def wrap(indent: int, head: str, items: Sequence[str], tail: str) -> str:
+def wrap(indent: int, head: str, items: Sequence[str], tail: str, parameters: bool = False) -> str:
     """`head + items + tail` laid out as ruff format does: one line if it fits, else the items on one
-    indented line, else one item per line with a trailing comma. `head` ends with the bracket."""
+    indented line, else one item per line with a trailing comma. `head` ends with the bracket.
+    `parameters`: the items are a def's parameters, where a lone one split off gets a trailing comma."""
     pad = " " * indent
     one = f"{pad}{head}{', '.join(items)}{tail}"
     if len(one) <= LINE_LENGTH:
         return one
     middle = f"{pad}    {', '.join(items)}"
     if len(items) == 1 or len(middle) <= LINE_LENGTH:
-        return f"{pad}{head}\n{middle}\n{pad}{tail}"
+        comma = "," if parameters and len(items) == 1 else ""
+        return f"{pad}{head}\n{middle}{comma}\n{pad}{tail}"
     return f"{pad}{head}\n" + "".join(f"{pad}    {item},\n" for item in items) + f"{pad}{tail}"
 
 
@@ -538,10 +540,10 @@ class _Spec:
 
     @property
     def implementation_imports(self) -> tuple[tuple[str, ...], ...]:
-        stdlib: list[Import] = [("", "uuid", ""), ("collections.abc", "AsyncIterator", "")]
+        stdlib: list[Import] = [("", "bisect", ""), ("", "uuid", ""), ("collections.abc", "AsyncIterator", "")]
         stdlib.append(("collections.abc", "Mapping", ""))
         if self.streaming:
-            stdlib += [("", "asyncio", ""), ("typing", "TypeAlias", "")]
+            stdlib += [("", "asyncio", ""), ("collections.abc", "Callable", ""), ("collections.abc", "Sequence", "")]
         third_party: list[Import] = [
             ("", "grpc", ""),
             module_import(self.pb2_module, "pb"),
@@ -551,11 +553,13 @@ class _Spec:
             ("protokit.runtime", "InvalidArgument", ""),
             ("protokit.runtime", "NotFound", ""),
         ]
+        if self.streaming:
+            third_party.append(("protokit.runtime", "Fanout", ""))
         return (format_imports(stdlib), format_imports(third_party))
 
     @property
     def test_imports(self) -> tuple[tuple[str, ...], ...]:
-        stdlib: list[Import] = [("", "asyncio", ""), ("typing", "TypeVar", "")]
+        stdlib: list[Import] = [("", "asyncio", ""), ("typing", "Any", ""), ("typing", "TypeVar", "")]
         stdlib += [("collections.abc", name, "") for name in ("Awaitable", "Callable")]
         if self.streaming:
             stdlib += [("collections.abc", "AsyncIterator", ""), ("typing", "TypeAlias", "")]
@@ -568,6 +572,8 @@ class _Spec:
             *(("protokit.runtime", name, "") for name in ("ServerSettings", "build_server", "close_channels")),
         ]
         first_party: list[Import] = [(self.implementation_module, self.service, "")]
+        if self.streaming:
+            first_party.append((self.implementation_module, "MAX_BATCH", ""))
         return (format_imports(stdlib), format_imports(third_party), format_imports(first_party))
 
     @property

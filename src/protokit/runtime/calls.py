@@ -4,19 +4,23 @@ A handler blocked in a send (a client that stopped reading: HTTP/2 flow control 
 be reached by raising into it, and cancelling its task alone makes grpc.aio drop the call without a status,
 leaving the stream open. `end_call` first queues the status (grpc sends it once the pending message is
 out of the way) and then cancels the handler's task with `ENDED` as the message, which the interceptor
-chain recognises: the call is logged and counted with `code`, and nothing more is sent.
+chain recognises: the call is logged and counted with `code`, and nothing more is sent. (The chain sends a
+stream's headers before its first response, so that the status is not queued behind headers grpc.aio
+would then try to send twice.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from typing import Any
 
 import grpc
 import grpc.aio
 
 __all__ = ["ENDED", "end_call", "was_ended"]
+
+logger = logging.getLogger("protokit.runtime")
 
 ENDED = "protokit: call ended by the server"
 
@@ -27,8 +31,12 @@ def was_ended(exc: BaseException) -> bool:
 
 
 async def _send_status(context: Any, code: grpc.StatusCode, details: str) -> None:
-    with contextlib.suppress(grpc.aio.AbortError, grpc.aio.UsageError, asyncio.CancelledError, RuntimeError):
+    try:
         await context.abort(code, details)
+    except grpc.aio.AbortError:  # what abort raises once the status is on its way
+        pass
+    except Exception as exc:  # the call ended meanwhile; nothing to send any more
+        logger.debug("end_call: no status sent (%s)", exc)
 
 
 def end_call(context: Any, task: asyncio.Task[Any] | None, code: grpc.StatusCode, details: str) -> None:

@@ -24,9 +24,11 @@
    code's generic text; anything else -> INTERNAL "internal error" (traceback logged, never sent).
    `context.abort(...)` from a handler passes through unchanged.
 
-Around all of them: a server-side maximum deadline per method (`max_deadline`), which ends the call with
-DEADLINE_EXCEEDED when the client set none or a longer one, and the drain of a stopping server: once
-`refuse_new_calls()` is called, new calls get UNAVAILABLE while calls in flight finish (`wait_idle`).
+A response larger than the maximum message size is RESOURCE_EXHAUSTED, said by the chain before grpc's send
+would fail on it (with a traceback, and the call ending as a cancel). Around all of the stages: a server-side
+maximum deadline per method (`max_deadline`), which ends the call with DEADLINE_EXCEEDED when the client set
+none or a longer one, and the drain of a stopping server: once `refuse_new_calls()` is called, new calls get
+UNAVAILABLE while calls in flight finish (`wait_idle`).
 
 What a call needs from its context (peer, deadline, task) is read when it starts: a response stream that
 ends early (the client cancels, disconnects or overflows a limit) is closed by the event loop after grpc
@@ -48,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import contextlib
 import functools
 import inspect
 import math
@@ -227,10 +230,47 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
+class _Rejected(Exception):
+    """A request message the chain refuses, raised by the request stream it came in (see `_validated`)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: Metadata = ()) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+        self.trailing_metadata = tuple(trailing_metadata or ())
+
+
+def _rejection(request: Any, violations: Sequence[Any]) -> _Rejected:
+    """INVALID_ARGUMENT with a google.rpc.BadRequest naming every violated field."""
+    bad_request = error_details_pb2.BadRequest()
+    summary = []
+    for violation in violations:
+        proto = violation.proto
+        path = field_path(proto)
+        bad_request.field_violations.add(field=path, description=proto.message, reason=proto.rule_id)
+        summary.append(f"{path}: {proto.message}" if path else proto.message)
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    message = f"invalid {request.DESCRIPTOR.full_name}: {'; '.join(summary)}"
+    status = rpc_status.to_status(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
+    return _Rejected(status.code, status.details, status.trailing_metadata)
+
+
+async def _send_headers(context: Context) -> None:
+    """Send the response headers now, unless they have been sent.
+
+    Before a stream's first response: headers queued with a message that flow control holds cannot be
+    sent again, so `end_call` could not end the call with a status (grpc.aio's abort would send them
+    twice). At the end of a request stream: the round trip that tells a cancel from a half-close.
+    """
+    with contextlib.suppress(grpc.aio.UsageError):  # the handler sent its own
+        await context.send_initial_metadata(())
+
+
 class _Call:
     """What one RPC's stages share; read from the context when the call starts (see the module doc)."""
 
-    __slots__ = ("authorization", "deadline", "peer", "request_id", "started", "timer", "trailer")
+    __slots__ = ("authorization", "deadline", "finished", "peer", "request_id", "started", "timer", "trailer")
 
     def __init__(self, started: float, request_id: str, authorization: str | None, peer: str) -> None:
         self.started = started
@@ -240,6 +280,7 @@ class _Call:
         self.peer = peer
         self.deadline = _INF  # perf_counter time of the effective deadline
         self.timer: asyncio.TimerHandle | None = None
+        self.finished = False
 
 
 # A client whose deadline passes cancels the stream itself (RST_STREAM carries no reason), and that cancel
@@ -269,6 +310,7 @@ class Chain(grpc.aio.ServerInterceptor):
         keep_unknown_fields: bool = False,
         max_deadline: float = 0.0,
         max_stream_deadline: float = 0.0,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.metrics = metrics
         self.request_log: RequestLog = LoggingRequestLog() if request_log is None else request_log
@@ -283,6 +325,7 @@ class Chain(grpc.aio.ServerInterceptor):
         self.keep_unknown_fields = keep_unknown_fields
         self.max_deadline = max_deadline
         self.max_stream_deadline = max_stream_deadline
+        self.max_message_bytes = max_message_bytes
         self.validator = protovalidate.Validator()
         self.in_flight = 0
         self.refusing = False
@@ -364,6 +407,7 @@ class Chain(grpc.aio.ServerInterceptor):
     def _unary(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
         chain = self
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        max_send, too_large = self.max_message_bytes, self._too_large
         collect, reject, validated, malformed = (
             self.validator.collect_violations,
             self._reject,
@@ -396,6 +440,8 @@ class Chain(grpc.aio.ServerInterceptor):
                 response = behavior(request, context)
                 if is_coroutine or _isawaitable(response):
                     response = await response
+                if isinstance(response, Message) and response.ByteSize() > max_send:
+                    await too_large(context, response, call)
                 code = context.code() or _OK
                 return response
             except _AbortError:
@@ -405,8 +451,8 @@ class Chain(grpc.aio.ServerInterceptor):
                 code = context.code() if exc.args and exc.args[0] == ENDED else None
                 raise
             except Exception as exc:
-                code, details = classify(method, exc, call)
-                await context.abort(code, details)
+                code, details, trailing = classify(method, exc, call)
+                await context.abort(code, details, trailing)
             finally:
                 finish(method, context, call, code)
                 if principal_token is not None:
@@ -417,6 +463,7 @@ class Chain(grpc.aio.ServerInterceptor):
     def _streaming(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
         chain = self
         begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        max_send, too_large = self.max_message_bytes, self._too_large
         collect, reject, validated, malformed = (
             self.validator.collect_violations,
             self._reject,
@@ -426,6 +473,12 @@ class Chain(grpc.aio.ServerInterceptor):
 
         async def streaming_behavior(metadata: Metadata, request: Any, context: Context) -> AsyncIterator[Any]:
             call = begin(method, metadata, context)
+            # A stream that ends in grpc's frames (a cancel, a disconnect, end_call while stuck sending) leaves
+            # this generator suspended until the garbage collector closes it, maybe much later: the call is
+            # finished when its task is, whatever becomes of the generator.
+            task = _current_task()
+            if task is not None:
+                task.add_done_callback(lambda _: finish(method, context, call, context.code()))
             principal_token = None
             code = None
             try:
@@ -447,12 +500,20 @@ class Chain(grpc.aio.ServerInterceptor):
                         await reject(context, request, violations, call)
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):  # async generator handler
+                    headers_sent = False
                     async for response in responses:
+                        if isinstance(response, Message) and response.ByteSize() > max_send:
+                            await too_large(context, response, call)
+                        if not headers_sent:  # see _send_headers
+                            await _send_headers(context)
+                            headers_sent = True
                         yield response
                 elif _isawaitable(responses):  # coroutine handler writing with context.write()
                     await responses
                 elif responses is not None:  # plain generator
                     for response in responses:
+                        if isinstance(response, Message) and response.ByteSize() > max_send:
+                            await too_large(context, response, call)
                         yield response
                 code = context.code() or _OK
             except _AbortError:
@@ -468,12 +529,13 @@ class Chain(grpc.aio.ServerInterceptor):
                 code = context.code()
                 raise
             except Exception as exc:
-                code, details = classify(method, exc, call)
-                await context.abort(code, details)
+                code, details, trailing = classify(method, exc, call)
+                await context.abort(code, details, trailing)
             finally:
                 finish(method, context, call, code)
                 if principal_token is not None:
-                    _PRINCIPAL.reset(principal_token)
+                    with contextlib.suppress(ValueError):  # closed by the collector, in another context
+                        _PRINCIPAL.reset(principal_token)
 
         return streaming_behavior
 
@@ -551,14 +613,28 @@ class Chain(grpc.aio.ServerInterceptor):
         await context.abort(status.code, status.details, (*status.trailing_metadata, *context.trailing_metadata()))
 
     async def _validated(self, requests: AsyncIterator[Any], context: Context, call: _Call) -> AsyncIterator[Any]:
+        """The request stream, each message checked. A bad one raises `_Rejected` in whichever task reads the
+        stream (a bidi handler often reads in a helper task): the handler's task aborts with it as it
+        propagates, where an abort from the reading task could race the handler's own first send."""
         collect = self.validator.collect_violations
         async for request in requests:
             if request is _MALFORMED:
-                await self._malformed(context, call)
+                raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, "malformed request message")
             violations = collect(request)
             if violations:
-                await self._reject(context, request, violations, call)
+                raise _rejection(request, violations)
             yield request
+        # grpc.aio ends the stream the same way when the client cancels as when it closes its side. A round
+        # trip through grpc delivers a pending cancel first (as CancelledError), so a handler never takes a
+        # stream the client abandoned for a complete one (and commits half a batch).
+        await _send_headers(context)
+
+    async def _too_large(self, context: Context, response: Message, call: _Call) -> None:
+        """grpc would fail the send, log a traceback and leave the call to end as a cancel: say what happened."""
+        details = (
+            f"response message of {response.ByteSize()} bytes is larger than the limit of {self.max_message_bytes}"
+        )
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details, call.trailer)
 
     @staticmethod
     async def _malformed(context: Context, call: _Call) -> None:
@@ -566,35 +642,29 @@ class Chain(grpc.aio.ServerInterceptor):
 
     @staticmethod
     async def _reject(context: Context, request: Any, violations: Sequence[Any], call: _Call) -> None:
-        """Abort with INVALID_ARGUMENT and a google.rpc.BadRequest naming every violated field."""
-        bad_request = error_details_pb2.BadRequest()
-        summary = []
-        for violation in violations:
-            proto = violation.proto
-            path = field_path(proto)
-            bad_request.field_violations.add(field=path, description=proto.message, reason=proto.rule_id)
-            summary.append(f"{path}: {proto.message}" if path else proto.message)
-        detail = any_pb2.Any()
-        detail.Pack(bad_request)
-        message = f"invalid {request.DESCRIPTOR.full_name}: {'; '.join(summary)}"
-        status = rpc_status.to_status(
-            status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
-        )
-        await context.abort(status.code, status.details, (*status.trailing_metadata, *call.trailer))
+        rejected = _rejection(request, violations)
+        await context.abort(rejected.code, rejected.details, (*rejected.trailing_metadata, *call.trailer))
 
-    def _classify(self, method: MethodStats, exc: Exception, call: _Call) -> tuple[grpc.StatusCode, str]:
-        """The status code and details an exception from a handler is sent as."""
+    def _classify(
+        self, method: MethodStats, exc: Exception, call: _Call
+    ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
+        """The status code, details and trailing metadata an exception from a handler is sent as."""
+        if isinstance(exc, _Rejected):
+            return exc.code, exc.details, (*exc.trailing_metadata, *call.trailer)
         if isinstance(exc, DomainError):
-            return exc.code, str(exc) or exc.code.value[1]
+            return exc.code, str(exc) or exc.code.value[1], call.trailer
         for klass in type(exc).__mro__:
             mapped = self.errors.get(klass)
             if mapped is not None:
-                return mapped, mapped.value[1]
+                return mapped, mapped.value[1], call.trailer
         logger.error("%s failed (request_id=%s)", method.name, call.request_id, exc_info=exc)
-        return grpc.StatusCode.INTERNAL, "internal error"
+        return grpc.StatusCode.INTERNAL, "internal error", call.trailer
 
     def _finish(self, method: MethodStats, context: Context, call: _Call, code: grpc.StatusCode | None) -> None:
-        """Metrics, the trailer and the log line of an ended call. `code` None: the call was cancelled."""
+        """Metrics, the trailer and the log line of an ended call, once. `code` None: the call was cancelled."""
+        if call.finished:
+            return
+        call.finished = True
         if call.timer is not None:
             call.timer.cancel()
         now = _perf_counter()

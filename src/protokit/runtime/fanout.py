@@ -42,7 +42,8 @@ class SlowConsumer(DomainError):
 
 
 class Subscription(Generic[T]):
-    """One subscriber's queue of events: iterate it (or `await get()`); `close()` (or `with`) unsubscribes.
+    """One subscriber's queue of events: iterate it (or `await get()`, from one task at a time); `close()`
+    (or `with`) unsubscribes.
 
     `wants`, a predicate on events, filters what is queued; replace it at any time.
     """
@@ -77,25 +78,31 @@ class Subscription(Generic[T]):
         self._overflowed = True
         self._queue.clear()  # the memory goes now, not when the client gets round to reading
         self._fanout._subscribers.discard(self)
-        message = f"fell {self._max_pending} events behind; reconnect to resume"
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)  # get() raises SlowConsumer
-        elif self._context is not None:
-            end_call(self._context, self._task, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+            waiter.set_result(None)  # a get() in progress raises SlowConsumer
+        if self._context is not None:
+            # The handler may be stuck sending (a get() may be waiting in another task): end the call itself.
+            end_call(self._context, self._task, grpc.StatusCode.RESOURCE_EXHAUSTED, self._behind())
+
+    def _behind(self) -> str:
+        return f"fell {self._max_pending} events behind; reconnect to resume"
 
     async def get(self) -> T:
         """The next event; raises SlowConsumer once this subscriber has overflowed."""
         while not self._queue:
             if self._overflowed:
-                raise SlowConsumer(f"fell {self._max_pending} events behind; reconnect to resume")
+                raise SlowConsumer(self._behind())
             if self._closed:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            if self._waiter is not None:
+                raise RuntimeError("Subscription.get() is already being awaited by another task")
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await self._waiter
+                await waiter
             finally:
-                self._waiter = None
+                if self._waiter is waiter:
+                    self._waiter = None
         return self._queue.popleft()
 
     def __aiter__(self) -> Subscription[T]:

@@ -461,6 +461,7 @@ def build_server(
         keep_unknown_fields=settings.keep_unknown_fields,
         max_deadline=settings.max_deadline,
         max_stream_deadline=settings.max_stream_deadline,
+        max_message_bytes=settings.max_message_bytes,
     )
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if settings.tracing:
