@@ -43,6 +43,7 @@ from user.v1 import user_service_pb2_grpc as pb_grpc  # noqa: E402
 
 from protokit.runtime import (  # noqa: E402
     AlreadyExists,
+    ConfigError,
     NotFound,
     PermissionDenied,
     Principal,
@@ -937,8 +938,37 @@ def test_mtls_requires_a_client_certificate(pki: Pki) -> None:
 
 def test_unreadable_tls_files_fail_at_build_time(tmp_path: Path) -> None:
     settings = ServerSettings(port=0, tls_cert=str(tmp_path / "missing.pem"), tls_key=str(tmp_path / "missing.key"))
-    with pytest.raises(ValueError, match=r"missing\.pem"):
+    with pytest.raises(ConfigError, match=r"missing\.pem"):
         build_server([UserService()], settings)
+
+
+def test_tls_misconfiguration_is_one_line_naming_the_file_and_exit_2(pki: Pki, tmp_path: Path) -> None:
+    """Before: a key that does not match its certificate exited with "Failed to bind to address" and a
+    traceback from grpc."""
+    script = tmp_path / "serve.py"
+    script.write_text(textwrap.dedent(SERVE_SCRIPT.format(generated=str(REPO / "generated"))))
+    not_pem = tmp_path / "cert.txt"
+    not_pem.write_text("hello")
+    cases = [
+        # the client's key with the server's certificate
+        (
+            pki.server_cert,
+            pki.client_key,
+            f"error: TLS key {pki.client_key} does not match the certificate {pki.server_cert}",
+        ),
+        (not_pem, pki.server_key, f"error: TLS certificate {not_pem} is not PEM"),
+        (pki.server_cert, pki.server_cert, f"error: TLS key {pki.server_cert} is not PEM"),
+    ]
+    for cert, key, message in cases:
+        env = {
+            "PROTOKIT_PORT": "0",
+            "PROTOKIT_TLS_CERT": str(cert),
+            "PROTOKIT_TLS_KEY": str(key),
+            "PATH": "/usr/bin:/bin",
+        }
+        proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
 
 
 # -- tracing ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -147,6 +148,13 @@ def test_no_crash_on_any_early_stream_end(tmp_path: Path) -> None:
                     with pytest.raises(grpc.aio.AioRpcError) as info:
                         await huge.read()
                     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    # requests larger than the server takes, on a client stream and a bidi stream
+                    huge_item = pb.BatchCreateUsersRequest(request=pb.CreateUserRequest(username="x" * (5 << 20)))
+                    err = await rpc_error(stub.BatchCreateUsers(_requests(BATCH_ITEM, huge_item, then_wait=30)))
+                    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    huge_filter = pb.WatchUsersRequest(user_ids=["x" * (5 << 20)])
+                    err = await rpc_error(_drain(stub.WatchUsers(_requests(huge_filter, then_wait=30))))
+                    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                     await asyncio.sleep(0.1)
                     server.assert_alive()
                 assert await _get(stub) == "served"
@@ -598,3 +606,24 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
         )
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_the_readme_table_lists_every_setting_with_its_variable_and_default() -> None:
+    readme = (REPO / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    defaults = ServerSettings()
+    for field in dataclasses.fields(ServerSettings):
+        [row] = [r for r in rows if f"`{field.name}`" in r.split("|")[1]]
+        assert f"PROTOKIT_{field.name.upper()}" in row, row
+        value = getattr(defaults, field.name)
+        if value is None:
+            assert "off" in row.split("|")[3], row
+        elif field.name not in ("rate_burst",):
+            shown = (
+                str(value).lower()
+                if isinstance(value, bool)
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value)
+            )
+            assert f"`{shown}`" in row.split("|")[3], (field.name, shown, row)

@@ -270,7 +270,7 @@ async def _send_headers(context: Context) -> None:
 class _Call:
     """What one RPC's stages share; read from the context when the call starts (see the module doc)."""
 
-    __slots__ = ("authorization", "deadline", "finished", "peer", "request_id", "started", "timer", "trailer")
+    __slots__ = ("authorization", "deadline", "finished", "peer", "request_id", "started", "trailer")
 
     def __init__(self, started: float, request_id: str, authorization: str | None, peer: str) -> None:
         self.started = started
@@ -279,7 +279,6 @@ class _Call:
         self.authorization = authorization
         self.peer = peer
         self.deadline = _INF  # perf_counter time of the effective deadline
-        self.timer: asyncio.TimerHandle | None = None
         self.finished = False
 
 
@@ -287,6 +286,36 @@ class _Call:
 # reaches the server a little before the server's own copy of the deadline: the server started its clock
 # when the headers arrived. A cancel (or a late success) this close to the deadline is counted as the deadline.
 DEADLINE_SLACK_SECONDS = 0.1
+
+
+class _Deadlines:
+    """Calls running under the server's maximum deadline, ended by one sweep every `every` seconds that
+    ends the calls past it: a timer per call costs ~2.6 µs to arm and cancel (about 1% of a unary call),
+    a dict entry a few dozen nanoseconds."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._calls: dict[_Call, tuple[Context, asyncio.Task[Any] | None]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def watch(self, call: _Call, context: Context) -> None:
+        self._calls[call] = (context, _current_task())
+        if self._sweep is None:
+            self._sweep = _get_running_loop().call_later(self.every, self._run)
+
+    def forget(self, call: _Call) -> None:
+        self._calls.pop(call, None)
+
+    def _run(self) -> None:
+        self._sweep = None
+        now = _perf_counter()
+        for call, (context, task) in list(self._calls.items()):
+            if now >= call.deadline:
+                del self._calls[call]
+                limit = call.deadline - call.started
+                end_call(context, task, _DEADLINE_EXCEEDED, f"the server's maximum deadline of {limit:g}s was exceeded")
+        if self._calls:
+            self._sweep = _get_running_loop().call_later(self.every, self._run)
 
 
 class Chain(grpc.aio.ServerInterceptor):
@@ -327,6 +356,8 @@ class Chain(grpc.aio.ServerInterceptor):
         self.max_stream_deadline = max_stream_deadline
         self.max_message_bytes = max_message_bytes
         self.validator = protovalidate.Validator()
+        limits = [limit for limit in (max_deadline, max_stream_deadline) if limit]
+        self._deadlines = _Deadlines(min(1.0, min(limits) / 4) if limits else 1.0)
         self.in_flight = 0
         self.refusing = False
         self._idle: asyncio.Event | None = None
@@ -563,14 +594,7 @@ class Chain(grpc.aio.ServerInterceptor):
         limit = method.max_deadline
         if limit and (remaining is None or remaining > limit):
             call.deadline = started + limit
-            call.timer = _get_running_loop().call_later(
-                limit,
-                end_call,
-                context,
-                _current_task(),
-                _DEADLINE_EXCEEDED,
-                f"the server's maximum deadline of {limit:g}s was exceeded",
-            )
+            self._deadlines.watch(call, context)
         elif remaining is not None:
             call.deadline = started + remaining
         return call
@@ -665,8 +689,7 @@ class Chain(grpc.aio.ServerInterceptor):
         if call.finished:
             return
         call.finished = True
-        if call.timer is not None:
-            call.timer.cancel()
+        self._deadlines.forget(call)
         now = _perf_counter()
         elapsed = now - call.started
         if code is None or code is _CANCELLED:

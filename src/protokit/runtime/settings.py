@@ -1,37 +1,6 @@
-"""Server settings, with every field readable from a `PROTOKIT_*` environment variable.
-
-| field             | variable                    | default       | meaning                                            |
-|-------------------|-----------------------------|---------------|----------------------------------------------------|
-| host              | PROTOKIT_HOST               | 127.0.0.1     | address to listen on ("0.0.0.0" / "[::]" for all)  |
-| port              | PROTOKIT_PORT, else PORT    | 50051         | gRPC port; 0 picks a free port                     |
-| tls_cert          | PROTOKIT_TLS_CERT           | None          | PEM certificate chain file: serve TLS              |
-| tls_key           | PROTOKIT_TLS_KEY            | None          | PEM private key file (required with tls_cert)      |
-| tls_client_ca     | PROTOKIT_TLS_CLIENT_CA      | None          | PEM CA file: mTLS, clients must present a cert     |
-| reflection        | PROTOKIT_REFLECTION         | true          | serve grpc.reflection (v1 and v1alpha)             |
-| reflection_public | PROTOKIT_REFLECTION_PUBLIC  | false         | with auth on, reflection needs no token            |
-| metrics_port      | PROTOKIT_METRICS_PORT       | None          | serve Prometheus /metrics over HTTP; 0 = free port |
-| grace_period      | PROTOKIT_GRACE_PERIOD       | 10            | seconds in-flight RPCs get to finish on stop       |
-| max_message_bytes | PROTOKIT_MAX_MESSAGE_BYTES  | 4194304       | largest message received or sent                   |
-| keepalive_time    | PROTOKIT_KEEPALIVE_TIME     | 60            | seconds between server keepalive pings             |
-| keepalive_timeout | PROTOKIT_KEEPALIVE_TIMEOUT  | 20            | seconds to wait for a ping ack before closing      |
-| max_concurrent_streams | PROTOKIT_MAX_CONCURRENT_STREAMS | 100 | RPCs in flight per connection (HTTP/2 setting)     |
-| max_connection_idle | PROTOKIT_MAX_CONNECTION_IDLE | 600      | seconds a connection without RPCs stays open; 0 off |
-| max_connection_age | PROTOKIT_MAX_CONNECTION_AGE | 1800       | seconds before a connection is asked to go away    |
-|                   |                             |               | (clients reconnect: rebalances load); 0 off        |
-| max_connection_age_grace | PROTOKIT_MAX_CONNECTION_AGE_GRACE | 30 | seconds its RPCs then get before it closes     |
-| max_deadline      | PROTOKIT_MAX_DEADLINE       | 300           | longest unary/client-streaming RPC, whatever the   |
-|                   |                             |               | client's deadline (DEADLINE_EXCEEDED); 0 off       |
-| max_stream_deadline | PROTOKIT_MAX_STREAM_DEADLINE | 0        | the same for response streams (watches); 0 off     |
-| stream_buffer     | PROTOKIT_STREAM_BUFFER      | 1000          | messages a `Fanout` queues per slow subscriber     |
-| keep_unknown_fields | PROTOKIT_KEEP_UNKNOWN_FIELDS | false    | pass unknown request fields to validation/handler  |
-| gzip              | PROTOKIT_GZIP               | true          | gzip responses by default                          |
-| log_level         | PROTOKIT_LOG_LEVEL          | INFO          | "protokit.runtime" logger level (build_server)     |
-| log_format        | PROTOKIT_LOG_FORMAT         | text          | run()'s log lines: text, or json (one object/line) |
-| auth_tokens_file  | PROTOKIT_AUTH_TOKENS_FILE   | None (off)    | bearer auth: "subject sha256:<hex>" lines          |
-|                   |                             |               | (see protokit.runtime.tokens)                      |
-| rate_limit        | PROTOKIT_RATE_LIMIT         | None (off)    | requests/s per principal (else client address)     |
-| rate_burst        | PROTOKIT_RATE_BURST         | ceil(rate)    | token-bucket size                                  |
-| tracing           | PROTOKIT_TRACING            | false         | OpenTelemetry server spans (the `otel` extra)      |
+"""Server settings, with every field readable from a `PROTOKIT_*` environment variable (`PROTOKIT_<FIELD>`;
+the port also from `PORT`). What each one means, and its default, is the table in protokit's README
+(tests/test_runtime_limits.py checks that it lists every field with its default).
 
 Booleans accept 1/0, true/false, yes/no, on/off; an empty variable counts as unset.
 
