@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 
-.PHONY: setup demo serve test lint bench clean
+.PHONY: setup demo serve test soak lint bench clean
 
 setup: $(STAMP) $(BUF)
 
@@ -36,6 +36,11 @@ serve: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The example UserService as a real server under mixed load for SOAK_SECONDS (default 45); figures printed,
+# and written as JSON to the file SOAK_REPORT names. Under 90 s.
+soak: setup
+	$(BIN)/python -m pytest -m soak -v -s tests/test_soak.py
 
 # protokit's own code: ruff and mypy --strict (part of `make test`, so CI enforces them).
 lint: setup

@@ -436,15 +436,8 @@ class Chain(grpc.aio.ServerInterceptor):
     # -- the wrappers: one per response shape -------------------------------------------------------------
 
     def _unary(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
-        chain = self
-        begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        begin, enter, finish, classify = self._begin, self._enter, self._finish, self._classify
         max_send, too_large = self.max_message_bytes, self._too_large
-        collect, reject, validated, malformed = (
-            self.validator.collect_violations,
-            self._reject,
-            self._validated,
-            self._malformed,
-        )
         is_coroutine = inspect.iscoroutinefunction(behavior)
 
         async def unary_behavior(metadata: Metadata, request: Any, context: Context) -> Any:
@@ -452,22 +445,9 @@ class Chain(grpc.aio.ServerInterceptor):
             principal_token = None
             code = None
             try:
-                if chain.refusing:
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", call.trailer)
-                if method.admit:
-                    principal = await admit(method, context, call)
-                    if principal is not None:
-                        principal_token = _PRINCIPAL.set(principal)
-                if not validate:
-                    pass
-                elif request_streaming:
-                    request = validated(request, context, call)
-                elif request is _MALFORMED:
-                    await malformed(context, call)
-                else:
-                    violations = collect(request)
-                    if violations:
-                        await reject(context, request, violations, call)
+                request, principal = await enter(method, context, call, request, request_streaming, validate)
+                if principal is not None:
+                    principal_token = _PRINCIPAL.set(principal)
                 response = behavior(request, context)
                 if is_coroutine or _isawaitable(response):
                     response = await response
@@ -492,15 +472,8 @@ class Chain(grpc.aio.ServerInterceptor):
         return unary_behavior
 
     def _streaming(self, method: MethodStats, behavior: Behavior, request_streaming: bool, validate: bool) -> Behavior:
-        chain = self
-        begin, admit, finish, classify = self._begin, self._admit, self._finish, self._classify
+        begin, enter, finish, classify = self._begin, self._enter, self._finish, self._classify
         max_send, too_large = self.max_message_bytes, self._too_large
-        collect, reject, validated, malformed = (
-            self.validator.collect_violations,
-            self._reject,
-            self._validated,
-            self._malformed,
-        )
 
         async def streaming_behavior(metadata: Metadata, request: Any, context: Context) -> AsyncIterator[Any]:
             call = begin(method, metadata, context)
@@ -513,22 +486,9 @@ class Chain(grpc.aio.ServerInterceptor):
             principal_token = None
             code = None
             try:
-                if chain.refusing:
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", call.trailer)
-                if method.admit:
-                    principal = await admit(method, context, call)
-                    if principal is not None:
-                        principal_token = _PRINCIPAL.set(principal)
-                if not validate:
-                    pass
-                elif request_streaming:
-                    request = validated(request, context, call)
-                elif request is _MALFORMED:
-                    await malformed(context, call)
-                else:
-                    violations = collect(request)
-                    if violations:
-                        await reject(context, request, violations, call)
+                request, principal = await enter(method, context, call, request, request_streaming, validate)
+                if principal is not None:
+                    principal_token = _PRINCIPAL.set(principal)
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):  # async generator handler
                     headers_sent = False
@@ -598,6 +558,26 @@ class Chain(grpc.aio.ServerInterceptor):
         elif remaining is not None:
             call.deadline = started + remaining
         return call
+
+    async def _enter(
+        self, method: MethodStats, context: Context, call: _Call, request: Any, request_streaming: bool, validate: bool
+    ) -> tuple[Any, Principal | None]:
+        """The stages before the handler: the drain, admission (login throttle, auth, rate limit), reading
+        and validation. Returns the request (for a request stream: its checking iterator) and the caller."""
+        if self.refusing:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", call.trailer)
+        principal = await self._admit(method, context, call) if method.admit else None
+        if not validate:
+            pass
+        elif request_streaming:
+            request = self._validated(request, context, call)
+        elif request is _MALFORMED:
+            await self._malformed(context, call)
+        else:
+            violations = self.validator.collect_violations(request)
+            if violations:
+                await self._reject(context, request, violations, call)
+        return request, principal
 
     async def _admit(self, method: MethodStats, context: Context, call: _Call) -> Principal | None:
         """Failed-login throttle and authentication, then rate limiting; aborts the RPC when one says no."""
