@@ -465,6 +465,17 @@ def test_max_connection_age_ends_long_streams_after_the_grace() -> None:
     asyncio.run(test())
 
 
+def test_max_connection_idle_closes_connections_without_calls() -> None:
+    async def test() -> None:
+        async with serving(max_connection_idle=0.3) as s:
+            assert await _get(s.stub) == "served"
+            await asyncio.sleep(1.5)
+            assert s.channel.get_state() == grpc.ChannelConnectivity.IDLE  # the server said GOAWAY
+            assert await _get(s.stub) == "served"
+
+    asyncio.run(test())
+
+
 def test_health_list_answers() -> None:
     async def test() -> None:
         async with serving() as s:

@@ -41,7 +41,9 @@ bound to the call's metadata as grpc looks the handler up (`ChainedMethod.bind`)
 decoded the metadata for the lookup, and `context.invocation_metadata()` would decode it all again.
 
 Limits: request-streaming handlers receive an iterator that validates each message; messages read with
-`context.read()` instead bypass validation. A handler that aborts with its own trailing metadata
+`context.read()` instead bypass validation. The chain sends the response headers before a stream's first
+response and when a request stream ends (see `_send_headers`): a handler that sends its own initial metadata
+must do so before either. A handler that aborts with its own trailing metadata
 (`abort_with_status`) replaces the `x-request-id` trailer.
 """
 
@@ -256,13 +258,17 @@ def _rejection(request: Any, violations: Sequence[Any]) -> _Rejected:
     return _Rejected(status.code, status.details, status.trailing_metadata)
 
 
-async def _send_headers(context: Context) -> None:
-    """Send the response headers now, unless they have been sent.
+async def _send_headers(context: Context, call: _Call) -> None:
+    """Send the response headers now, unless they have been sent (or are being sent: grpc.aio marks them
+    sent only once the send is done, and a second send at the same time fails).
 
     Before a stream's first response: headers queued with a message that flow control holds cannot be
     sent again, so `end_call` could not end the call with a status (grpc.aio's abort would send them
     twice). At the end of a request stream: the round trip that tells a cancel from a half-close.
     """
+    if call.headers_sent:
+        return
+    call.headers_sent = True
     with contextlib.suppress(grpc.aio.UsageError):  # the handler sent its own
         await context.send_initial_metadata(())
 
@@ -270,7 +276,7 @@ async def _send_headers(context: Context) -> None:
 class _Call:
     """What one RPC's stages share; read from the context when the call starts (see the module doc)."""
 
-    __slots__ = ("authorization", "deadline", "finished", "peer", "request_id", "started", "trailer")
+    __slots__ = ("authorization", "deadline", "finished", "headers_sent", "peer", "request_id", "started", "trailer")
 
     def __init__(self, started: float, request_id: str, authorization: str | None, peer: str) -> None:
         self.started = started
@@ -280,6 +286,7 @@ class _Call:
         self.peer = peer
         self.deadline = _INF  # perf_counter time of the effective deadline
         self.finished = False
+        self.headers_sent = False
 
 
 # A client whose deadline passes cancels the stream itself (RST_STREAM carries no reason), and that cancel
@@ -491,13 +498,11 @@ class Chain(grpc.aio.ServerInterceptor):
                     principal_token = _PRINCIPAL.set(principal)
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):  # async generator handler
-                    headers_sent = False
                     async for response in responses:
                         if isinstance(response, Message) and response.ByteSize() > max_send:
                             await too_large(context, response, call)
-                        if not headers_sent:  # see _send_headers
-                            await _send_headers(context)
-                            headers_sent = True
+                        if not call.headers_sent:  # see _send_headers
+                            await _send_headers(context, call)
                         yield response
                 elif _isawaitable(responses):  # coroutine handler writing with context.write()
                     await responses
@@ -631,7 +636,7 @@ class Chain(grpc.aio.ServerInterceptor):
         # grpc.aio ends the stream the same way when the client cancels as when it closes its side. A round
         # trip through grpc delivers a pending cancel first (as CancelledError), so a handler never takes a
         # stream the client abandoned for a complete one (and commits half a batch).
-        await _send_headers(context)
+        await _send_headers(context, call)
 
     async def _too_large(self, context: Context, response: Message, call: _Call) -> None:
         """grpc would fail the send, log a traceback and leave the call to end as a cancel: say what happened."""
