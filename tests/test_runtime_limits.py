@@ -638,3 +638,29 @@ def test_the_readme_table_lists_every_setting_with_its_variable_and_default() ->
                 else str(value)
             )
             assert f"`{shown}`" in row.split("|")[3], (field.name, shown, row)
+
+
+def test_fanout_without_a_call() -> None:
+    """The library part of Fanout: filters, the bound, get() from one task at a time, close()."""
+    from protokit.runtime import SlowConsumer
+
+    async def test() -> None:
+        fanout: Fanout[int] = Fanout(max_pending=3)
+        evens = fanout.subscribe(wants=lambda n: n % 2 == 0)
+        everything = fanout.subscribe()
+        for n in range(4):
+            fanout.publish(n)
+        assert [await evens.get(), await evens.get()] == [0, 2]
+        assert len(fanout) == 1 and everything.pending == 0  # 4 > 3: dropped, its backlog freed
+        with pytest.raises(SlowConsumer, match="fell 3 events behind"):
+            await everything.get()
+        waiting = asyncio.ensure_future(evens.get())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already being awaited"):
+            await evens.get()
+        fanout.publish(6)
+        assert await waiting == 6
+        evens.close()
+        assert [n async for n in evens] == [] and len(fanout) == 0
+
+    asyncio.run(test())

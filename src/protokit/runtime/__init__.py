@@ -16,6 +16,10 @@ Every RPC passes, outermost first: OpenTelemetry (if settings.tracing), then 1) 
 every request message, 6) exception mapping (`DomainError` -> its code), then `extra_interceptors`.
 See `protokit.runtime.chain` for the details of each stage. Health and reflection are served too.
 
+Streams: `Fanout` fans events out to WatchX handlers with a bounded backlog per subscriber; `end_call`
+ends a call from outside its handler. Auth without code: `PROTOKIT_AUTH_TOKENS_FILE` (see
+`protokit.runtime.tokens`). Settings and their variables: `ServerSettings` and the README's table.
+
 Client: `channel()`, `service_config()`, `MethodPolicy`, `RetryPolicy`, `TlsConfig`, `bearer()`,
 `close_channels()` (in `protokit.runtime.client`).
 """
