@@ -949,6 +949,8 @@ def test_tls_misconfiguration_is_one_line_naming_the_file_and_exit_2(pki: Pki, t
     script.write_text(textwrap.dedent(SERVE_SCRIPT.format(generated=str(REPO / "generated"))))
     not_pem = tmp_path / "cert.txt"
     not_pem.write_text("hello")
+    encrypted = tmp_path / "encrypted.key"  # grpc cannot use it; OpenSSL must not prompt for its password
+    _openssl("pkey", "-in", pki.server_key, "-out", encrypted, "-aes256", "-passout", "pass:secret", cwd=tmp_path)
     cases = [
         # the client's key with the server's certificate
         (
@@ -958,6 +960,7 @@ def test_tls_misconfiguration_is_one_line_naming_the_file_and_exit_2(pki: Pki, t
         ),
         (not_pem, pki.server_key, f"error: TLS certificate {not_pem} is not PEM"),
         (pki.server_cert, pki.server_cert, f"error: TLS key {pki.server_cert} is not PEM"),
+        (pki.server_cert, encrypted, f"error: TLS certificate {pki.server_cert} or key {encrypted} cannot be loaded"),
     ]
     for cert, key, message in cases:
         env = {
@@ -966,7 +969,9 @@ def test_tls_misconfiguration_is_one_line_naming_the_file_and_exit_2(pki: Pki, t
             "PROTOKIT_TLS_KEY": str(key),
             "PATH": "/usr/bin:/bin",
         }
-        proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, str(script)], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+        )
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
 

@@ -382,7 +382,8 @@ def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
     client_ca = _read(settings.tls_client_ca, "TLS client CA", b"CERTIFICATE-----") if settings.tls_client_ca else None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        # No password: grpc cannot use an encrypted key, and OpenSSL would otherwise prompt on the terminal.
+        context.load_cert_chain(settings.tls_cert, settings.tls_key, password=lambda: b"")
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
             raise ConfigError(
