@@ -3,21 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BUF := node_modules/.bin/buf
 
 .PHONY: setup demo serve test soak lint bench clean
 
-setup: $(STAMP) $(BUF)
+setup: $(STAMP)
 
 # Re-install only when the dependency declaration changes, so re-running is fast.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
-
-$(BUF): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
@@ -55,4 +50,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

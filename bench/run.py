@@ -126,7 +126,7 @@ def git(root: Path, *args: str) -> None:
 
 def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str, str]) -> dict[str, float]:
     """lint and breaking on the tree committed to git, with one field changed in the working tree."""
-    buf = str(REPO / "node_modules" / ".bin" / "buf")
+    buf = str(BIN / "buf")  # the buf-bin wheel
     protokit = str(BIN / "protokit")
     (root / ".gitignore").write_text("generated/\nref/\n")
     git(root, "init", "-q", "-b", "main")
@@ -208,7 +208,7 @@ def main() -> None:
         (root / "buf.gen.yaml").write_text(BENCH_GEN_YAML)
         env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
         env["BUF_CACHE_DIR"] = str(Path(tmp) / "buf-cache")
-        env["PROTOKIT_BUF"] = str(REPO / "node_modules" / ".bin" / "buf")  # the tree has no node_modules
+        env["PROTOKIT_BUF"] = str(BIN / "buf")  # the same buf as the reference run
         env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
         print(f"bench: {len(names)} protos in {root} (tmpfs: {base is not None}), median of {args.repeat}")
         results: dict[str, float] = {}

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-BUF = REPO / "node_modules" / ".bin" / "buf"
+BUF = BIN / "buf"  # the buf-bin wheel, a dependency of protokit
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -43,7 +43,7 @@ def env(cache_dir: Path) -> dict[str, str]:
     e["PROTOKIT_CACHE_DIR"] = str(cache_dir)
     e["PATH"] = os.pathsep.join([str(BIN), e.get("PATH", "")])
     e["NO_COLOR"] = "1"
-    e["PROTOKIT_BUF"] = str(BUF)  # tmp projects have no node_modules of their own
+    e["PROTOKIT_BUF"] = str(BUF)  # the pinned buf, whatever else is on PATH
     e.pop("PROTOKIT_DEBUG", None)
     return e
 
@@ -78,7 +78,7 @@ def protokit(env: dict[str, str]) -> Run:
 
 @pytest.fixture(scope="session")
 def buf() -> Path:
-    assert BUF.is_file(), "buf is missing: run `make setup` (npm ci installs the pinned @bufbuild/buf)"
+    assert BUF.is_file(), "buf is missing: run `make setup` (pip installs the pinned buf-bin wheel)"
     return BUF
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -196,19 +194,24 @@ def test_text_output_respects_no_color_and_pipes(tmp_path: Path, protokit: Run) 
 
 
 def test_finding_buf(tmp_path: Path, protokit: Run) -> None:
+    """PROTOKIT_BUF, then a buf on PATH, then the buf-bin wheel's buf beside protokit; doctor says which."""
     project = make(tmp_path / "p", files={"protos/shop/v1/thing.proto": CLEAN})
-    # node_modules/.bin/buf of the project (or a parent) comes before PATH.
-    local = project / "node_modules" / ".bin"
-    local.mkdir(parents=True)
-    (local / "buf").symlink_to(BUF.resolve())  # as npm links it
-    no_buf_env = {"PROTOKIT_BUF": "", "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])}
-    assert protokit("lint", cwd=project, extra_env=no_buf_env).returncode == 0
-    doctor = protokit("doctor", cwd=project, extra_env=no_buf_env)
-    assert str(local / "buf") in doctor.stdout
-    shutil.rmtree(project / "node_modules")
-    missing = protokit("lint", cwd=project, extra_env=no_buf_env)
-    assert missing.returncode == 2
-    assert "npm install --save-exact @bufbuild/buf@1.75.0" in missing.stderr
+    # No buf on PATH at all (not even the venv's bin): the wheel's binary, found beside the interpreter.
+    bare = {"PROTOKIT_BUF": "", "PATH": "/usr/bin:/bin"}
+    assert shutil.which("buf", path=bare["PATH"]) is None
+    assert protokit("lint", cwd=project, extra_env=bare).returncode == 0
+    doctor = protokit("doctor", cwd=project, extra_env=bare)
+    assert f"({BUF}, from buf-bin wheel)" in doctor.stdout
+    # A buf on PATH wins over the wheel's.
+    elsewhere = tmp_path / "bin"
+    elsewhere.mkdir()
+    (elsewhere / "buf").symlink_to(BUF.resolve())
+    on_path = {"PROTOKIT_BUF": "", "PATH": f"{elsewhere}:/usr/bin:/bin"}
+    assert protokit("lint", cwd=project, extra_env=on_path).returncode == 0
+    assert f"({elsewhere / 'buf'}, from PATH)" in protokit("doctor", cwd=project, extra_env=on_path).stdout
+    # PROTOKIT_BUF wins over both, and must be an executable.
+    explicit = {"PROTOKIT_BUF": str(elsewhere / "buf")}
+    assert f"({elsewhere / 'buf'}, from PROTOKIT_BUF)" in protokit("doctor", cwd=project, extra_env=explicit).stdout
     wrong = protokit("lint", cwd=project, extra_env={"PROTOKIT_BUF": str(tmp_path / "nope")})
     assert wrong.returncode == 2
     assert "PROTOKIT_BUF" in wrong.stderr

@@ -147,7 +147,7 @@ def breaking(project: Project, against: str) -> BreakingResult:
     from protokit.imagediff import prune
     from protokit.pyproject_config import load_protokit_config
 
-    buf = find_buf(project.root)
+    buf = find_buf()
     _, extra = load_protokit_config(project.root)
     sources = load_sources(project)
     current_image = project_image(project, sources)

@@ -19,7 +19,7 @@ class Check:
 
 
 def run_checks(project_root: Path | None) -> list[Check]:
-    from protokit.bufbin import buf_version, find_buf
+    from protokit.bufbin import BUF_VERSION, buf_version, locate_buf
 
     checks = [
         Check("python", f"{platform.python_version()} ({sys.executable})"),
@@ -30,8 +30,10 @@ def run_checks(project_root: Path | None) -> list[Check]:
     if "betterproto2-compiler" not in toolchain.versions():
         checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit[dataclasses]')", True))
     try:
-        buf = find_buf(project_root)
-        checks.append(Check("buf", f"{buf_version(buf)} ({buf})"))
+        buf = locate_buf()
+        version = buf_version(buf.path)
+        tested = "" if version == BUF_VERSION else f"; protokit is tested with {BUF_VERSION}"
+        checks.append(Check("buf", f"{version} ({buf.path}, from {buf.source}{tested})"))
     except ProtokitError as exc:
         checks.append(Check("buf", exc.message, ok=False))
     if project_root is not None:

@@ -113,7 +113,7 @@ def _buf_identity(buf: Path) -> str:
 def lint(project: Project, paths: Sequence[str] = ()) -> LintResult:
     from protokit.pyproject_config import load_protokit_config
 
-    buf = find_buf(project.root)
+    buf = find_buf()
     py_config, _ = load_protokit_config(project.root)
     pyproject = project.root / "pyproject.toml"
     py_key = pyproject.read_bytes() if pyproject.is_file() else b""

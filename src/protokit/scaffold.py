@@ -757,18 +757,10 @@ def _project_view(spec: _Spec, proto_path: str, impl_path: str) -> dict[str, Any
         "proto": proto_path,
         "implementation": impl_path,
         "protokit_version": __version__,
-        "buf_version": _buf_version(),
         "curl_create": _curl(spec, f"Create{spec.resource}", '{"displayName": "First"}'),
         "curl_get": _curl(spec, f"Get{spec.resource}", f'{{"id": "<the id Create{spec.resource} returned>"}}'),
         "modules": list(layout.modules),
     }
-
-
-def _buf_version() -> str:
-    from protokit.bufbin import INSTALL_HINT
-
-    match = re.search(r"@bufbuild/buf@([\w.-]+)", INSTALL_HINT)
-    return match.group(1) if match else "latest"
 
 
 def _curl(spec: _Spec, method: str, body: str, port: int = 50051) -> str:
