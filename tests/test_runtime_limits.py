@@ -588,6 +588,22 @@ def test_sigterm_lets_every_in_flight_call_finish_and_refuses_new_ones(tmp_path:
         assert len(re.findall(r"GetUser .*code=UNAVAILABLE", out)) == 1
 
 
+def test_streams_left_at_the_end_of_the_grace_period_end_unavailable() -> None:
+    """A watch still open when the grace period is over ends with UNAVAILABLE (reconnect), not CANCELLED."""
+
+    async def test() -> None:
+        async with serving() as s:
+            watching = s.stub.WatchUsers(_requests(pb.WatchUsersRequest(), then_wait=60))
+            await watching.read()
+            stopping = asyncio.ensure_future(s.server.stop(0.3))
+            err = await asyncio.wait_for(rpc_error(_drain(watching)), 10)
+            assert err.code() == grpc.StatusCode.UNAVAILABLE and err.details() == "the server is shutting down"
+            await stopping
+            assert s.handled("WatchUsers", "UNAVAILABLE") == 1
+
+    asyncio.run(test())
+
+
 def test_json_log_format(tmp_path: Path) -> None:
     with server_process(tmp_path, PROTOKIT_LOG_FORMAT="json") as server:
         assert asyncio.run(_get_once(server.port)) == "served"

@@ -276,7 +276,17 @@ async def _send_headers(context: Context, call: _Call) -> None:
 class _Call:
     """What one RPC's stages share; read from the context when the call starts (see the module doc)."""
 
-    __slots__ = ("authorization", "deadline", "finished", "headers_sent", "peer", "request_id", "started", "trailer")
+    __slots__ = (
+        "authorization",
+        "deadline",
+        "enforced",
+        "finished",
+        "headers_sent",
+        "peer",
+        "request_id",
+        "started",
+        "trailer",
+    )
 
     def __init__(self, started: float, request_id: str, authorization: str | None, peer: str) -> None:
         self.started = started
@@ -285,6 +295,7 @@ class _Call:
         self.authorization = authorization
         self.peer = peer
         self.deadline = _INF  # perf_counter time of the effective deadline
+        self.enforced = False  # under the server's maximum deadline
         self.finished = False
         self.headers_sent = False
 
@@ -295,33 +306,54 @@ class _Call:
 DEADLINE_SLACK_SECONDS = 0.1
 
 
-class _Deadlines:
-    """Calls running under the server's maximum deadline, ended by one sweep every `every` seconds that
-    ends the calls past it: a timer per call costs ~2.6 µs to arm and cancel (about 1% of a unary call),
-    a dict entry a few dozen nanoseconds."""
+class _OpenCalls:
+    """The calls in flight, each with its context and task: what the server's maximum deadline and the end
+    of a shutdown's grace period need to end a call (`end_call`) wherever its handler is.
+
+    The maximum deadline is checked by one sweep every `every` seconds while calls are under it: a timer
+    per call costs ~2.6 us to arm and cancel (about 1% of a unary call), a dict entry a few dozen ns.
+    """
 
     def __init__(self, every: float) -> None:
         self.every = every
         self._calls: dict[_Call, tuple[Context, asyncio.Task[Any] | None]] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self.idle: asyncio.Event | None = None  # set when the last call ends (see Chain.wait_idle)
 
-    def watch(self, call: _Call, context: Context) -> None:
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, call: _Call, context: Context) -> None:
         self._calls[call] = (context, _current_task())
+
+    def enforce_deadline(self) -> None:
+        """A call just added is under the server's maximum deadline: make sure the sweep runs."""
         if self._sweep is None:
             self._sweep = _get_running_loop().call_later(self.every, self._run)
 
-    def forget(self, call: _Call) -> None:
+    def remove(self, call: _Call) -> None:
         self._calls.pop(call, None)
+        if self.idle is not None and not self._calls:
+            self.idle.set()
+
+    def end_all(self, code: grpc.StatusCode, details: str) -> None:
+        for context, task in list(self._calls.values()):
+            end_call(context, task, code, details)
 
     def _run(self) -> None:
         self._sweep = None
         now = _perf_counter()
+        enforced = False
         for call, (context, task) in list(self._calls.items()):
+            if not call.enforced:
+                continue
             if now >= call.deadline:
-                del self._calls[call]
+                call.enforced = False
                 limit = call.deadline - call.started
                 end_call(context, task, _DEADLINE_EXCEEDED, f"the server's maximum deadline of {limit:g}s was exceeded")
-        if self._calls:
+            else:
+                enforced = True
+        if enforced:
             self._sweep = _get_running_loop().call_later(self.every, self._run)
 
 
@@ -364,10 +396,8 @@ class Chain(grpc.aio.ServerInterceptor):
         self.max_message_bytes = max_message_bytes
         self.validator = protovalidate.Validator()
         limits = [limit for limit in (max_deadline, max_stream_deadline) if limit]
-        self._deadlines = _Deadlines(min(1.0, min(limits) / 4) if limits else 1.0)
-        self.in_flight = 0
+        self._open = _OpenCalls(min(1.0, min(limits) / 4) if limits else 1.0)
         self.refusing = False
-        self._idle: asyncio.Event | None = None
         self._wrapped: dict[str, ChainedMethod] = {}
 
     # -- entry points: as a grpc.aio interceptor, or wrapping handlers as they are registered -------------
@@ -434,11 +464,19 @@ class Chain(grpc.aio.ServerInterceptor):
         """From now on new calls get UNAVAILABLE (clients retry elsewhere); calls in flight go on."""
         self.refusing = True
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._open)
+
     async def wait_idle(self) -> None:
         """Return once no call is in flight."""
-        while self.in_flight:
-            self._idle = asyncio.Event()
-            await self._idle.wait()
+        while self._open:
+            self._open.idle = asyncio.Event()
+            await self._open.idle.wait()
+
+    def end_calls(self, code: grpc.StatusCode, details: str) -> None:
+        """End every call in flight with `code` (what a stop does when the grace period is over)."""
+        self._open.end_all(code, details)
 
     # -- the wrappers: one per response shape -------------------------------------------------------------
 
@@ -541,7 +579,6 @@ class Chain(grpc.aio.ServerInterceptor):
         """The call's record: request id, authorization header, peer and deadline (see the module doc)."""
         started = _perf_counter()
         method.started += 1
-        self.in_flight += 1
         rid = authorization = None
         for key, value in metadata or ():
             if key == REQUEST_ID_KEY:
@@ -555,11 +592,13 @@ class Chain(grpc.aio.ServerInterceptor):
             context.peer(),
         )
         context.set_trailing_metadata(call.trailer)
+        self._open.add(call, context)
         remaining = context.time_remaining()
         limit = method.max_deadline
         if limit and (remaining is None or remaining > limit):
             call.deadline = started + limit
-            self._deadlines.watch(call, context)
+            call.enforced = True
+            self._open.enforce_deadline()
         elif remaining is not None:
             call.deadline = started + remaining
         return call
@@ -674,7 +713,6 @@ class Chain(grpc.aio.ServerInterceptor):
         if call.finished:
             return
         call.finished = True
-        self._deadlines.forget(call)
         now = _perf_counter()
         elapsed = now - call.started
         if code is None or code is _CANCELLED:
@@ -697,7 +735,5 @@ class Chain(grpc.aio.ServerInterceptor):
         elif code is not _OK and not any(key == REQUEST_ID_KEY for key, _ in trailing):
             # The handler replaced the trailer: add the request id back (too late only after an abort).
             context.set_trailing_metadata((*trailing, *call.trailer))
-        self.in_flight -= 1
-        if self._idle is not None and not self.in_flight:
-            self._idle.set()
+        self._open.remove(call)
         self.request_log(method.name, call.peer, code.name, elapsed, call.request_id)

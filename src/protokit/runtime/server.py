@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -265,6 +266,8 @@ class Server:
     # most SETTLE_MAX), and only then refuses new calls.
     SETTLE_QUIET = 0.05
     SETTLE_MAX = 1.0
+    # After the grace period, how long the calls still in flight get to send their UNAVAILABLE status.
+    END_CALLS_SECONDS = 0.5
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown: health NOT_SERVING; calls already sent are taken in and every call in flight
@@ -294,7 +297,8 @@ class Server:
             self._stopping.set_result(None)
 
     async def _drain(self, deadline: float) -> None:
-        """Settle (see SETTLE_QUIET), refuse new calls, then wait for the calls in flight, until `deadline`."""
+        """Settle (see SETTLE_QUIET), refuse new calls, wait for the calls in flight until `deadline`, then end
+        what is left with UNAVAILABLE."""
         chain = self._chain
         settle_end = min(deadline, time.monotonic() + self.SETTLE_MAX)
         started = sum(m.started for m in chain.metrics.methods())
@@ -307,10 +311,14 @@ class Server:
         chain.refuse_new_calls()
         remaining = deadline - time.monotonic()
         if remaining > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(chain.wait_idle(), remaining)
-            except TimeoutError:
-                logger.warning("grace period over: cancelling %d RPC(s) still in flight", chain.in_flight)
+        if chain.in_flight:
+            # UNAVAILABLE, not grpc's CANCELLED: the client's cue to reconnect (a watch) or retry elsewhere.
+            logger.warning("grace period over: ending %d RPC(s) still in flight", chain.in_flight)
+            chain.end_calls(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(chain.wait_idle(), self.END_CALLS_SECONDS)
 
     async def wait_for_termination(self) -> None:
         """Return once the server has stopped."""
