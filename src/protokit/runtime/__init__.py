@@ -12,7 +12,8 @@ Server:
     await server.stop(grace=5)
 
 Every RPC passes, outermost first: OpenTelemetry (if settings.tracing), then 1) request logging,
-2) Prometheus metrics, 3) bearer-token authentication, 4) rate limiting, 5) protovalidate validation of
+2) Prometheus metrics, 3) the failed-login throttle and bearer-token authentication, 4) rate limiting,
+5) reading (malformed bytes: INVALID_ARGUMENT; unknown fields dropped) and protovalidate validation of
 every request message, 6) exception mapping (`DomainError` -> its code), then `extra_interceptors`.
 See `protokit.runtime.chain` for the details of each stage. Health and reflection are served too.
 

@@ -125,6 +125,7 @@ class _Malformed:
 
 
 _MALFORMED = _Malformed()
+_MALFORMED_DETAILS = "malformed request message"  # fixed: nothing of the bytes or the parser's error
 
 
 def _reader(parse: Callable[[bytes], Any], keep_unknown: bool) -> Callable[[bytes], Any]:
@@ -667,7 +668,7 @@ class Chain(grpc.aio.ServerInterceptor):
         collect = self.validator.collect_violations
         async for request in requests:
             if request is _MALFORMED:
-                raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, "malformed request message")
+                raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED_DETAILS)
             violations = collect(request)
             if violations:
                 raise _rejection(request, violations)
@@ -686,7 +687,7 @@ class Chain(grpc.aio.ServerInterceptor):
 
     @staticmethod
     async def _malformed(context: Context, call: _Call) -> None:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request message", call.trailer)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _MALFORMED_DETAILS, call.trailer)
 
     @staticmethod
     async def _reject(context: Context, request: Any, violations: Sequence[Any], call: _Call) -> None:
