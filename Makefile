@@ -4,15 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test soak lint bench clean
+.PHONY: setup demo serve test soak lint bench validate-module clean
 
 setup: $(STAMP)
 
-# Re-install only when the dependency declaration changes, so re-running is fast.
-$(STAMP): pyproject.toml
+# Re-install only when a dependency declaration changes, so re-running is fast. Two distributions, both
+# editable: the runtime (runtime/) and the toolchain, which depends on it.
+$(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./runtime -e '.[dev]'
 	touch $@
 
 demo: setup
@@ -39,15 +40,20 @@ soak: setup
 
 # protokit's own code: ruff and mypy --strict (part of `make test`, so CI enforces them).
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src runtime tests bench
+	$(BIN)/ruff format --check src runtime tests bench
 	$(BIN)/mypy
 
 # With PYTHONDONTWRITEBYTECODE set, an editable install never caches protokit's bytecode: compile it
 # once, so runs are timed as an installed protokit runs.
 bench: setup
-	$(BIN)/python -m compileall -q src
+	$(BIN)/python -m compileall -q src runtime/src
 	$(BIN)/python bench/run.py
+
+# buf/validate/validate_pb2.py, which protokit-runtime ships, regenerated from the installed protovalidate.
+validate-module: setup
+	$(BIN)/python -c 'import pathlib; from protokit import cache, toolchain; \
+	pathlib.Path("runtime/src/buf/validate/validate_pb2.py").write_bytes(toolchain.validate_module(cache.cache_dir()))'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUF, REPO, Run
+from conftest import BIN, BUF, REPO, Run
 
 BUF_YAML = """\
 version: v2
@@ -202,7 +202,10 @@ def test_finding_buf(tmp_path: Path, protokit: Run) -> None:
     assert protokit("lint", cwd=project, extra_env=bare).returncode == 0
     doctor = protokit("doctor", cwd=project, extra_env=bare)
     assert f"({BUF}, from buf-bin wheel)" in doctor.stdout
-    # A buf on PATH wins over the wheel's.
+    # An activated venv: the wheel's buf is the one on PATH, and still named as the wheel's.
+    activated = {"PROTOKIT_BUF": "", "PATH": f"{BIN}:/usr/bin:/bin"}
+    assert f"({BUF}, from buf-bin wheel)" in protokit("doctor", cwd=project, extra_env=activated).stdout
+    # A buf elsewhere on PATH wins over the wheel's.
     elsewhere = tmp_path / "bin"
     elsewhere.mkdir()
     (elsewhere / "buf").symlink_to(BUF.resolve())

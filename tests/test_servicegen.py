@@ -583,60 +583,6 @@ def _runtime_client_problem() -> str | None:
 
 needs_runtime = pytest.mark.skipif(_runtime_client_problem() is not None, reason=str(_runtime_client_problem()))
 
-# The runtime's client API as the generated code uses it: mypy checks against this only while the
-# real protokit.runtime.client does not exist yet.
-RUNTIME_STUBS = {
-    "protokit/__init__.pyi": "",
-    "protokit/runtime/__init__.pyi": """\
-        from collections.abc import Sequence
-        from typing import Any, ClassVar, Protocol
-
-        import grpc
-
-        class Service(Protocol):
-            SERVICE_NAME: ClassVar[str]
-            def add_to_server(self, server: grpc.aio.Server) -> None: ...
-
-        def run(services: Sequence[Service], settings: Any = None, **kwargs: Any) -> None: ...
-    """,
-    "protokit/runtime/client.pyi": """\
-        from collections.abc import Mapping, Sequence
-        from typing import Any
-
-        import grpc
-
-        class RetryPolicy: ...
-
-        class MethodPolicy:
-            timeout: float | None
-            idempotent: bool
-            def __init__(self, timeout: float | None = None, idempotent: bool = False) -> None: ...
-
-        class TlsConfig:
-            def __init__(
-                self,
-                ca_file: str | None = None,
-                cert_file: str | None = None,
-                key_file: str | None = None,
-                server_name: str | None = None,
-            ) -> None: ...
-
-        def service_config(
-            service: str, methods: Mapping[str, MethodPolicy], *, retry: RetryPolicy = ..., round_robin: bool = False
-        ) -> dict[str, Any]: ...
-        def channel(
-            target: str | Sequence[str],
-            *,
-            service_config: Mapping[str, Any] | None = None,
-            tls: TlsConfig | None = None,
-            gzip: bool = True,
-            keepalive_time: float | None = 30.0,
-            max_message_bytes: int = ...,
-            options: Sequence[tuple[str, Any]] = (),
-        ) -> grpc.aio.Channel: ...
-        def bearer(token: str) -> tuple[tuple[str, str], ...]: ...
-    """,
-}
 
 TYPED_CLIENT = """\
     from __future__ import annotations
@@ -762,14 +708,7 @@ class MypyRun:
 
 @pytest.fixture(scope="module")
 def mypy_run(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> MypyRun:
-    if (REPO / "src" / "protokit" / "runtime" / "client.py").is_file():
-        mypy_path = str(REPO / "src")  # the real runtime (mypy does not follow the editable-install hook)
-    else:
-        stubs = tmp_path_factory.mktemp("runtime-stubs")
-        for path, text in RUNTIME_STUBS.items():
-            (stubs / path).parent.mkdir(parents=True, exist_ok=True)
-            (stubs / path).write_text(textwrap.dedent(text))
-        mypy_path = str(stubs)
+    mypy_path = str(REPO / "runtime" / "src")  # the real runtime, as its editable install puts it on sys.path
     files = sorted(
         p.relative_to(tree).as_posix()
         for p in tree.rglob("*.py")

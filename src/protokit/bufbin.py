@@ -34,11 +34,11 @@ def locate_buf() -> BufBinary:
         if path.is_file() and os.access(path, os.X_OK):
             return BufBinary(path, "PROTOKIT_BUF")
         raise ProtokitError(f"PROTOKIT_BUF={explicit} is not an executable file")
-    found = shutil.which("buf")
-    if found:
-        return BufBinary(Path(found), "PATH")
-    # Not on PATH: this interpreter's environment is not activated (`.venv/bin/protokit ...`).
     wheel = Path(sysconfig.get_path("scripts")) / ("buf.exe" if os.name == "nt" else "buf")
+    found = shutil.which("buf")
+    # The wheel's own buf on PATH (an activated venv) is named as the wheel's.
+    if found and Path(found).parent.resolve() != wheel.parent.resolve():
+        return BufBinary(Path(found), "PATH")
     if wheel.is_file() and os.access(wheel, os.X_OK):
         return BufBinary(wheel, "buf-bin wheel")
     raise ProtokitError(f"buf not found; install it with: {INSTALL_HINT}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from protokit import __version__
+from protokit.version import __version__
 
 if TYPE_CHECKING:
     from protokit import formats

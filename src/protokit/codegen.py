@@ -26,13 +26,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from protokit import cache, toolchain
+from protokit import cache
 from protokit.config import Project
 from protokit.errors import ProtokitError
 from protokit.plugins.registry import Plugin
 from protokit.sources import SourceSet
 
-VALIDATE_UNIT = toolchain.VALIDATE_PROTO
 # Below this many files a second process costs more than it saves.
 PARALLEL_THRESHOLD = 64
 Triple = tuple[str, str, bytes]  # (unit: the proto file an output belongs to, path under the project, content)
@@ -76,8 +75,6 @@ class _Work:
         unit = next((self.stems.get(path[: -len(s)]) for s in _SUFFIXES if path.endswith(s)), None)
         if unit is None:
             raise ProtokitError(f"plugin {plugin.label} wrote {path}, which matches no input file")
-        if unit == VALIDATE_UNIT and not plugin.validate_module:
-            return
         out = "" if plugin.spec.out == "." else plugin.spec.out + "/"
         into.append((unit, out + path, content))
 
@@ -126,11 +123,8 @@ class _Work:
         for plugin in self.plugins:
             if plugin.handler is None:
                 continue
-            names = [n for n in batch if plugin.validate_module or n != VALIDATE_UNIT]
-            if not names:
-                continue
             request = plugin_pb2.CodeGeneratorRequest(
-                file_to_generate=names, parameter=plugin.spec.parameter, proto_file=fds.file
+                file_to_generate=batch, parameter=plugin.spec.parameter, proto_file=fds.file
             )
             response = plugin.handler(request)
             if response.error:
@@ -221,7 +215,7 @@ def generate_files(
     progress: Progress,
 ) -> dict[str, Generated]:
     """Generate `names` (proto names relative to their module roots) with every per-file plugin;
-    by unit (the proto file, or VALIDATE_UNIT), what each wrote. Units that wrote nothing are absent."""
+    by unit (the proto file), what each wrote. Units that wrote nothing are absent."""
     validate = sources.imports_validate
     with _collector_paused(), tempfile.TemporaryDirectory(prefix="protokit-gen-") as scratch:
         work = _Work(project, modules, tuple(names), tuple(plugins), scratch, validate)

@@ -12,8 +12,8 @@ from itertools import groupby
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from protokit import __version__
 from protokit.findings import Finding
+from protokit.version import __version__
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

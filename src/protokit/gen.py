@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from protokit import cache, implementations, outtree, toolchain
-from protokit.codegen import VALIDATE_UNIT, Output, Progress, generate_files
+from protokit.codegen import Output, Progress, generate_files
 from protokit.config import GenConfig, Project
 from protokit.errors import ProtokitError
 from protokit.outtree import Drift
@@ -82,7 +82,7 @@ class Generator:
     # -- keys ---------------------------------------------------------------------------------
 
     def _keys(self, sources: SourceSet) -> dict[str, str]:
-        """Cache key of every unit: each proto file, validate_pb2, and each whole-set plugin."""
+        """Cache key of every unit: each proto file and each whole-set plugin."""
         base = cache.digest(toolchain.fingerprint(), *(p.identity for p in self.per_file))
         keys: dict[str, str] = {}
         if self.per_file:
@@ -92,8 +92,6 @@ class Generator:
                     dep_file = sources.files.get(dep)
                     seen.append(f"{dep}={dep_file.digest if dep_file else 'outside'}")
                 keys[name] = cache.digest(base, name, file.digest, *seen)
-            if sources.imports_validate:
-                keys[VALIDATE_UNIT] = cache.digest(base, VALIDATE_UNIT)
         everything = [f"{n}={f.digest}" for n, f in sources.files.items()]
         for i, plugin in enumerate(self.external):
             keys[f"plugin:{i}"] = cache.digest(toolchain.fingerprint(), plugin.identity, *everything)
@@ -107,7 +105,7 @@ class Generator:
 
         outputs: dict[str, list[Output]] = {u: [] for u in stale}
         packed: dict[str, bytes] = {}
-        targets = [u for u in stale if u in sources.files or u == VALIDATE_UNIT]
+        targets = [u for u in stale if u in sources.files]
         if sources.imports_validate:
             toolchain.validate_descriptor_set(cache.cache_dir())  # once, before workers need it
         if self.per_file and targets:
@@ -277,7 +275,7 @@ def _by_directory(names: list[str]) -> list[list[str]]:
 
 
 # Top-level packages that other distributions own even when not installed here: `google` (protobuf's
-# namespace), `grpc`, `buf` (protovalidate's buf.validate) and protokit itself.
+# namespace), `grpc`, `buf` (protokit-runtime ships buf.validate) and protokit itself (namespace packages).
 _FOREIGN_PACKAGES = frozenset({"google", "grpc", "buf", "protokit"})
 
 

@@ -2,7 +2,7 @@
 
 `new_service` writes a documented, validated proto (CRUD, a server-streaming List and, unless
 streaming is off, a client-streaming batch create and a bidirectional watch), the project files that
-are missing (buf.yaml, buf.gen.yaml, pyproject.toml, .gitignore, README.md, a CI workflow), an
+are missing (buf.yaml, buf.gen.yaml, pyproject.toml, .gitignore, README.md, a CI workflow, a Dockerfile), an
 in-memory implementation of every RPC with a server entry point, and pytest tests over a real
 socket; then it runs `protokit gen` in-process. In a directory that already belongs to a protokit
 project (a buf.yaml at or above it) it adds the service to that project instead.
@@ -34,7 +34,7 @@ from typing import Any
 
 import jinja2
 
-from protokit import __version__
+from protokit import version
 from protokit.errors import ProtokitError
 from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.servicegen.model import Import, format_imports, module_import, snake_case
@@ -729,6 +729,8 @@ def _plan_service(spec: _Spec) -> _Plan:
         (".gitignore", "gitignore.j2"),
         ("README.md", "README.md.j2"),
         (WORKFLOW, "contract.yml.j2"),
+        ("Dockerfile", "Dockerfile.j2"),
+        (".dockerignore", "dockerignore.j2"),
     ):
         if not (root / path).exists():
             plan.files[path] = render(template, p=project)
@@ -756,7 +758,8 @@ def _project_view(spec: _Spec, proto_path: str, impl_path: str) -> dict[str, Any
         "package": spec.package,
         "proto": proto_path,
         "implementation": impl_path,
-        "protokit_version": __version__,
+        "runtime_requirement": version.runtime_requirement(),
+        "toolchain_requirement": version.toolchain_requirement(),
         "curl_create": _curl(spec, f"Create{spec.resource}", '{"displayName": "First"}'),
         "curl_get": _curl(spec, f"Get{spec.resource}", f'{{"id": "<the id Create{spec.resource} returned>"}}'),
         "modules": list(layout.modules),
@@ -799,25 +802,66 @@ def _gen_yaml_hints(spec: _Spec) -> list[Hint]:
     return hints
 
 
+def _requires(requirements: object, distribution: str) -> bool:
+    """Whether a list of PEP 508 requirements names `distribution` (names compare normalised)."""
+    wanted = re.sub(r"[-_.]+", "-", distribution).lower()
+    for requirement in _strings(requirements):
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+        if name and re.sub(r"[-_.]+", "-", name.group(1)).lower() == wanted:
+            return True
+    return False
+
+
+def _dependency_hints(data: dict[str, Any]) -> list[Hint]:
+    """The runtime in [project] dependencies, the toolchain in the dev extra; and no "protokit", which on
+    the package index is an unrelated project."""
+    if _lookup(data, "project", "name") in (version.TOOLCHAIN, version.RUNTIME):
+        return []
+    hints = []
+    deps = _lookup(data, "project", "dependencies")
+    dev = _lookup(data, "project", "optional-dependencies", "dev")
+    if _requires(deps, "protokit") or _requires(dev, "protokit"):
+        hints.append(
+            Hint(
+                PYPROJECT,
+                'requires "protokit", which on the package index is an unrelated project; remove it (the '
+                f"runtime is {version.RUNTIME}, the toolchain {version.TOOLCHAIN})",
+            )
+        )
+    if not _requires(deps, version.RUNTIME):
+        hints.append(
+            Hint(
+                PYPROJECT,
+                "does not depend on the runtime the generated code imports; add to [project] dependencies:",
+                f'"{version.runtime_requirement()}"',
+            )
+        )
+    if not _requires(dev, version.TOOLCHAIN):
+        hints.append(
+            Hint(
+                PYPROJECT,
+                "has no protokit toolchain for development and CI; add to [project.optional-dependencies] dev:",
+                f'"{version.toolchain_requirement()}"',
+            )
+        )
+    return hints
+
+
 def _pyproject_hints(path: Path, spec: _Spec) -> list[Hint]:
     layout = spec.layout
     roots = [r for r in dict.fromkeys((layout.source_root, layout.out)) if r != "."]
-    snippet_deps = f'"protokit>={__version__}"'
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return [
             Hint(
                 PYPROJECT,
-                f"could not be read ({exc}); it needs protokit as a dependency and these "
+                f"could not be read ({exc}); it needs {version.RUNTIME} as a dependency and these "
                 f"importable package directories: {', '.join(roots)}",
             )
         ]
     hints = []
-    deps = _lookup(data, "project", "dependencies")
-    is_protokit = _lookup(data, "project", "name") == "protokit"
-    if not is_protokit and not any(re.match(r"\s*protokit\b", d) for d in _strings(deps)):
-        hints.append(Hint(PYPROJECT, "does not depend on protokit; add to [project] dependencies:", snippet_deps))
+    hints.extend(_dependency_hints(data))
     packages = _lookup(data, "tool", "setuptools", "packages")
     listed = ", ".join(f'"{r}"' for r in roots)
     if isinstance(packages, list):

@@ -50,8 +50,6 @@ class Plugin:
     executable: tuple[str, ...] = ()  # an external plugin's argv
     # Output for a file depends only on that file and the files it imports, so it can be cached per file.
     per_file: bool = True
-    # Also generates buf/validate/validate_pb2 so code importing it runs with protovalidate 2.x.
-    validate_module: bool = True
     identity: str = ""  # what, besides the toolchain, changes this plugin's output
 
     @property
@@ -60,12 +58,12 @@ class Plugin:
 
 
 _BUILTINS = {"python": "python_out", "pyi": "pyi_out"}
-# name -> (protoc flag, in-process handler, generates validate_pb2 too)
-_LOCAL_KNOWN: dict[str, tuple[str | None, Handler | None, bool]] = {
-    "protoc-gen-grpc_python": ("grpc_python_out", None, False),
-    "protoc-gen-mypy": (None, _mypy_messages, True),
-    "protoc-gen-mypy_grpc": (None, _mypy_services, False),
-    "protoc-gen-protokit": (None, _protokit, False),
+# name -> (protoc flag, in-process handler)
+_LOCAL_KNOWN: dict[str, tuple[str | None, Handler | None]] = {
+    "protoc-gen-grpc_python": ("grpc_python_out", None),
+    "protoc-gen-mypy": (None, _mypy_messages),
+    "protoc-gen-mypy_grpc": (None, _mypy_services),
+    "protoc-gen-protokit": (None, _protokit),
 }
 
 
@@ -81,15 +79,14 @@ def resolve(spec: PluginSpec, root: Path) -> Plugin:
         return Plugin(spec, protoc_flag=_BUILTINS[spec.name], identity=options)
     base = os.path.basename(spec.name)
     if base in _LOCAL_KNOWN and len(spec.argv) == 1:
-        flag, handler, validate_module = _LOCAL_KNOWN[base]
-        return Plugin(spec, protoc_flag=flag, handler=handler, validate_module=validate_module, identity=options)
+        flag, handler = _LOCAL_KNOWN[base]
+        return Plugin(spec, protoc_flag=flag, handler=handler, identity=options)
     executable = _find_executable(spec, root)
     stat = os.stat(executable)
     return Plugin(
         spec,
         executable=(executable, *spec.argv[1:]),
         per_file=False,
-        validate_module=False,
         identity=f"{options}:{executable}:{stat.st_size}:{stat.st_mtime_ns}:{spec.strategy}",
     )
 
