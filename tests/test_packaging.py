@@ -129,14 +129,17 @@ def owners_of_protokit(python: Path) -> list[str]:
     return [re.sub(r"[-_.]+", "-", n).lower() for n in json.loads(proc.stdout)]
 
 
-def site_packages_mb(python: Path) -> float:
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return sum(p.stat().st_size for p in Path(purelib).rglob("*") if p.is_file()) / 1e6
+def installed_mb(python: Path) -> float:
+    """What the venv's distributions installed (their RECORDs: buf's binary in bin/ too), pip and
+    setuptools aside."""
+    code = (
+        "import importlib.metadata as m, os\n"
+        "print(sum(os.path.getsize(f.locate()) for d in m.distributions()\n"
+        "          if d.metadata['Name'] not in ('pip', 'setuptools') for f in d.files or ()\n"
+        "          if os.path.isfile(f.locate())))"
+    )
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    return int(proc.stdout) / 1e6
 
 
 def isolated_env(venv_python: Path, tmp_path: Path) -> dict[str, str]:
@@ -181,7 +184,7 @@ def test_the_toolchain_alone_lints_generates_and_gates(wheelhouse: Path, tmp_pat
     installed = distributions(python)
     assert installed[version.TOOLCHAIN] == installed[version.RUNTIME] == VERSION
     assert "protokit" not in installed
-    print(f"toolchain venv: {site_packages_mb(python):.1f} MB in site-packages")
+    print(f"toolchain venv: {installed_mb(python):.1f} MB installed")
 
     env = isolated_env(python, tmp_path)
     project = tmp_path / "proj"
@@ -287,7 +290,7 @@ def test_a_runtime_only_install_serves_the_service(wheelhouse: Path, tmp_path: P
     assert installed[version.RUNTIME] == VERSION
     assert not TOOLCHAIN_ONLY & installed.keys(), TOOLCHAIN_ONLY & installed.keys()
     assert "protokit" not in installed
-    print(f"runtime-only venv (two services): {site_packages_mb(python):.1f} MB in site-packages")
+    print(f"runtime-only venv (two services): {installed_mb(python):.1f} MB installed")
     env = isolated_env(python, tmp_path)
     every_module = (
         "import importlib, pkgutil, protokit.runtime, buf.validate.validate_pb2\n"

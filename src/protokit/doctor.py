@@ -28,7 +28,7 @@ def run_checks(project_root: Path | None) -> list[Check]:
     for dist, version in toolchain.versions().items():
         checks.append(Check(dist, version))
     if "betterproto2-compiler" not in toolchain.versions():
-        checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit[dataclasses]')", True))
+        checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit-cli[dataclasses]')", True))
     try:
         buf = locate_buf()
         version = buf_version(buf.path)

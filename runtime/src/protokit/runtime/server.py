@@ -416,7 +416,7 @@ def _tracing_interceptor() -> grpc.aio.ServerInterceptor:
     except ImportError as exc:
         raise RuntimeError(
             "tracing is on (PROTOKIT_TRACING) but opentelemetry-instrumentation-grpc is not installed: "
-            "install the `otel` extra, e.g. pip install 'protokit[otel]'"
+            "install the `otel` extra, e.g. pip install 'protokit-runtime[otel]'"
         ) from exc
     interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor()  # type: ignore[no-untyped-call,unused-ignore]
     return interceptor
