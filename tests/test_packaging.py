@@ -195,6 +195,7 @@ def test_the_toolchain_alone_lints_generates_and_gates(wheelhouse: Path, tmp_pat
 
     doctor = run([protokit, "doctor"], project, env)
     assert f"({python.parent / 'buf'}, from buf-bin wheel)" in doctor.stdout, doctor.stdout + doctor.stderr
+    assert f"✓ protokit-runtime: {VERSION}" in doctor.stdout
     lint = run([protokit, "lint"], project, env)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     gen = run([protokit, "gen"], project, env)

@@ -451,13 +451,15 @@ def test_existing_files_are_never_overwritten_only_explained(protokit: Run, tmp_
     """A directory with a pyproject.toml and a README of its own: both stay; the output says what to add."""
     project = tmp_path / "app"
     project.mkdir()
-    (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\ndependencies = []\n')
+    # It depends on "protokit": on the package index, an unrelated project.
+    (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\ndependencies = ["protokit>=0.1"]\n')
     (project / "README.md").write_text("mine\n")
     made = protokit("new", "service", "Order", "--package", "acme.orders.v1", cwd=project)
     assert made.returncode == 0, made.stdout + made.stderr
     assert (project / "pyproject.toml").read_text().startswith('[project]\nname = "app"')
     assert (project / "README.md").read_text() == "mine\n"
     assert (project / "buf.yaml").is_file() and (project / "src/order/order_service.py").is_file()
+    assert 'pyproject.toml requires "protokit", which on the package index is an unrelated project' in made.stdout
     assert "pyproject.toml does not depend on the runtime the generated code imports" in made.stdout
     assert '"protokit-runtime>=0.1.0,<0.2"' in made.stdout and '"protokit-cli==0.1.0"' in made.stdout
     assert 'where = ["src", "generated"]' in made.stdout

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from protokit import toolchain
+from protokit import toolchain, version
 from protokit.errors import ProtokitError
 
 
@@ -25,8 +25,8 @@ def run_checks(project_root: Path | None) -> list[Check]:
         Check("python", f"{platform.python_version()} ({sys.executable})"),
         Check("protoc", f"{toolchain.protoc_version()} (grpcio-tools, bundled)"),
     ]
-    for dist, version in toolchain.versions().items():
-        checks.append(Check(dist, version))
+    checks.extend(Check(dist, found) for dist, found in toolchain.versions().items())
+    checks.append(_runtime_check())
     if "betterproto2-compiler" not in toolchain.versions():
         checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit-cli[dataclasses]')", True))
     try:
@@ -39,6 +39,16 @@ def run_checks(project_root: Path | None) -> list[Check]:
     if project_root is not None:
         checks.extend(_plugin_checks(project_root))
     return checks
+
+
+def _runtime_check() -> Check:
+    """The runtime generated code will import: the same release as this toolchain."""
+    found = toolchain.version_of(version.RUNTIME)
+    if found is None:
+        return Check(version.RUNTIME, f"not installed (pip install '{version.runtime_requirement()}')", ok=False)
+    if found != version.__version__:
+        return Check(version.RUNTIME, f"{found}; this protokit generates code for {version.__version__}", ok=False)
+    return Check(version.RUNTIME, found)
 
 
 def _plugin_checks(root: Path) -> list[Check]:
