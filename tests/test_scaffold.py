@@ -452,11 +452,12 @@ def test_existing_files_are_never_overwritten_only_explained(protokit: Run, tmp_
     project = tmp_path / "app"
     project.mkdir()
     # It depends on "protokit": on the package index, an unrelated project.
-    (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\ndependencies = ["protokit>=0.1"]\n')
+    pyproject = '[project]\nname = "app"\nversion = "1"\ndependencies = ["protokit>=0.1"]\n'
+    (project / "pyproject.toml").write_text(pyproject)
     (project / "README.md").write_text("mine\n")
     made = protokit("new", "service", "Order", "--package", "acme.orders.v1", cwd=project)
     assert made.returncode == 0, made.stdout + made.stderr
-    assert (project / "pyproject.toml").read_text().startswith('[project]\nname = "app"')
+    assert (project / "pyproject.toml").read_text() == pyproject
     assert (project / "README.md").read_text() == "mine\n"
     assert (project / "buf.yaml").is_file() and (project / "src/order/order_service.py").is_file()
     assert 'pyproject.toml requires "protokit", which on the package index is an unrelated project' in made.stdout
