@@ -82,6 +82,8 @@ class Project:
     root: Path
     modules: tuple[Module, ...]
     buf_yaml: Node | None = None
+    # buf.yaml `deps:` without their version pins: which OFFLINE_DEPS the protos may import from.
+    deps: tuple[str, ...] = ()
 
     def display(self, path: Path) -> str:
         """A path as users see it in messages: relative to the project root when inside it."""
@@ -121,15 +123,16 @@ def load_project(root: Path) -> Project:
         )
     if version.value != "v2":
         raise ConfigError(version.where, f'unknown version "{version.value}" (expected v2)')
-    for dep in yamlfile.string_list(top["deps"], "deps") if "deps" in top else []:
-        if dep.split(":")[0] not in OFFLINE_DEPS:
+    deps = tuple(d.split(":")[0] for d in yamlfile.string_list(top["deps"], "deps")) if "deps" in top else ()
+    for dep in deps:
+        if dep not in OFFLINE_DEPS:
             raise ConfigError(
                 top["deps"].where,
                 f'dependency "{dep}" needs the Buf Schema Registry; protokit works offline and provides '
                 + ", ".join(sorted(OFFLINE_DEPS)),
             )
     modules = _modules(root, top["modules"]) if "modules" in top else (Module("."),)
-    return Project(root=root, modules=modules, buf_yaml=node)
+    return Project(root=root, modules=modules, buf_yaml=node, deps=deps)
 
 
 def _modules(root: Path, node: Node) -> tuple[Module, ...]:
