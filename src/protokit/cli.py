@@ -16,7 +16,7 @@ import typer
 from protokit.version import __version__
 
 if TYPE_CHECKING:
-    from protokit import formats
+    from protokit import config, formats
 from protokit.errors import EXIT_FINDINGS, ProtokitError
 
 app = typer.Typer(
@@ -63,8 +63,7 @@ def gen(
     from protokit import config, report
     from protokit import gen as gen_lib
 
-    root = config.find_root(Path.cwd())
-    project = config.load_project(root)
+    project = _project()
     gen_config = config.load_gen_config(project, template.resolve() if template else None)
     with report.progress() as progress:
         result = gen_lib.generate(project, gen_config, check=check, progress=progress)
@@ -81,12 +80,11 @@ def lint(
     fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif.")] = "text",
 ) -> None:
     """Lint the protos: buf's rules and protokit's PY rules. buf.yaml picks buf's; PY rules check Python targets."""
-    from protokit import config, formats
+    from protokit import formats
     from protokit import lint as lint_lib
 
     chosen = _finding_format(fmt)
-    project = config.load_project(config.find_root(Path.cwd()))
-    result = lint_lib.lint(project, paths or [])
+    result = lint_lib.lint(_project(), paths or [])
     formats.render(result.findings, chosen, "lint", result.files)
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
@@ -104,14 +102,22 @@ def breaking(
 ) -> None:
     """Report breaking changes against a git ref, directory or image. buf's rules plus validation contracts."""
     from protokit import breaking as breaking_lib
-    from protokit import config, formats
+    from protokit import formats
 
     chosen = _finding_format(fmt)
-    project = config.load_project(config.find_root(Path.cwd()))
-    result = breaking_lib.breaking(project, against)
+    result = breaking_lib.breaking(_project(), against)
     formats.render(result.findings, chosen, f"breaking against {result.against}", result.files)
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _project() -> config.Project:
+    """The project around the working directory, every module holding .proto files."""
+    from protokit import config, sources
+
+    project = config.load_project(config.find_root(Path.cwd()))
+    sources.check_modules_have_files(project)
+    return project
 
 
 def _finding_format(value: str) -> formats.FindingFormat:
@@ -130,13 +136,9 @@ def doctor() -> None:
     from protokit import config, report
     from protokit import doctor as doctor_lib
 
-    try:
-        root: Path | None = config.find_root(Path.cwd())
-    except ProtokitError:
-        root = None
     console = report.stdout_console()
     failed = False
-    for check in doctor_lib.run_checks(root):
+    for check in doctor_lib.run_checks(config.find_root(Path.cwd())):
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
         failed |= not check.ok
         console.print(f"{mark} [bold]{check.name}[/]: {check.value}", markup=True)

@@ -48,8 +48,10 @@ class Module:
 
     path: str  # relative to the project root, "." for the root itself
     excludes: tuple[str, ...] = ()
+    includes: tuple[str, ...] = ()  # when set, only files under these directories belong to the module
     lint: Node | None = None
     breaking: Node | None = None
+    where: Location = field(default=Location(BUF_YAML), compare=False)  # its `path:` in buf.yaml
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,13 @@ class Project:
 
 
 def find_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding buf.yaml (or buf.gen.yaml)."""
+    """The nearest directory at or above `start` holding buf.yaml (or buf.gen.yaml); without one,
+    `start` itself, a single module with buf's defaults (as buf does)."""
     start = start.resolve()
     for candidate in (start, *start.parents):
         if (candidate / BUF_YAML).is_file() or (candidate / BUF_GEN_YAML).is_file():
             return candidate
-    raise ProtokitError(f"no {BUF_YAML} found in {start} or any parent directory (run `protokit new service`)")
+    return start
 
 
 def load_project(root: Path) -> Project:
@@ -144,12 +147,28 @@ def _modules(root: Path, node: Node) -> tuple[Module, ...]:
         if "path" not in entry:
             raise ConfigError(item.where, 'module is missing "path"')
         path = _relative_dir(root, entry["path"], "module path")
-        excludes = tuple(
-            _relative_dir(root, Node(e, entry["excludes"].where, {}), "excludes", must_exist=False)
-            for e in (yamlfile.string_list(entry["excludes"], "excludes") if "excludes" in entry else [])
-        )
-        modules.append(Module(path, excludes, entry.get("lint"), entry.get("breaking")))
+        excludes = _subdirs(root, entry, "excludes", "exclude", path)
+        includes = _subdirs(root, entry, "includes", "include", path)
+        modules.append(Module(path, excludes, includes, entry.get("lint"), entry.get("breaking"), entry["path"].where))
     return tuple(modules)
+
+
+def _subdirs(root: Path, entry: dict[str, Node], key: str, what: str, module: str) -> tuple[str, ...]:
+    """A module's `includes` or `excludes`: directories strictly inside it (buf's checks and words)."""
+    if key not in entry:
+        return ()
+    node = entry[key]
+    out = []
+    for raw in yamlfile.string_list(node, key):
+        path = _relative_dir(root, Node(raw, node.where, {}), key, must_exist=False)
+        if path == module:
+            raise ConfigError(node.where, f'{what} path "{path}" is equal to module directory "{module}"')
+        if module != "." and not path.startswith(module + "/"):
+            raise ConfigError(node.where, f'{what} path "{path}" does not reside within module directory "{module}"')
+        if (root / path).is_file():
+            raise ConfigError(node.where, f'{key} can only be directories but file "{path}" discovered')
+        out.append(path)
+    return tuple(out)
 
 
 def _relative_dir(root: Path, node: Node, what: str, must_exist: bool = True) -> str:

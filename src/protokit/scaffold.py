@@ -1079,6 +1079,9 @@ def new_proto(path: Path | str, cwd: Path | None = None) -> ProtoResult:
     if target.suffix != ".proto":
         raise ProtokitError(f"{raw}: a proto file name ends in .proto, e.g. protos/acme/inventory/v1/stock.proto")
     root = config.find_root(here)
+    if not (root / BUF_YAML).is_file():
+        # Without one, where the file goes (which module, which package) is a guess.
+        raise ProtokitError(f"no {BUF_YAML} found in {here} or any parent directory (run `protokit new service`)")
     project = config.load_project(root)
     module = next((m for m in project.modules if target.is_relative_to(root / m.path if m.path != "." else root)), None)
     if module is None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from protokit.config import Module, Project
-from protokit.errors import ProtokitError
+from protokit.errors import ConfigError, ProtokitError
 from protokit.toolchain import VALIDATE_PROTO
 
 # The keyword patterns start with the keyword itself, so the regex engine can jump between its
@@ -76,20 +77,30 @@ class SourceSet:
         return sorted(seen)
 
 
-def _scan(module: Module, root: Path) -> list[tuple[str, str]]:
+def check_modules_have_files(project: Project) -> None:
+    """buf refuses a module without .proto files ("had no .proto files"): a typo in `path:` or
+    `includes:` would otherwise lint and generate nothing, and pass."""
+    for module in project.modules:
+        if next(_scan(module, project.root), None) is None:
+            under = f" under its includes ({', '.join(module.includes)})" if module.includes else ""
+            raise ConfigError(module.where, f'module "{module.path}" has no .proto files{under}')
+
+
+def _scan(module: Module, root: Path) -> Iterator[tuple[str, str]]:
     """(name relative to the module root, path) of every .proto file of the module."""
     base = os.path.normpath(os.path.join(root, module.path))
     excluded = {os.path.normpath(os.path.join(root, e)) for e in module.excludes}
-    found = []
-    for dirpath, dirnames, filenames in os.walk(base):
+    tops = [os.path.normpath(os.path.join(root, i)) for i in module.includes] or [base]
+    # An include inside another include would list its files twice.
+    tops = [t for t in tops if not any(t.startswith(o + os.sep) for o in tops)]
+    for dirpath, dirnames, filenames in (step for top in sorted(tops) for step in os.walk(top)):
         # Hidden directories (.git, .venv) are never part of a module.
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and os.path.join(dirpath, d) not in excluded]
         rel = os.path.relpath(dirpath, base)
         for filename in filenames:
             if filename.endswith(".proto") and not filename.startswith("."):
                 name = filename if rel == "." else f"{rel}/{filename}".replace(os.sep, "/")
-                found.append((name, os.path.join(dirpath, filename)))
-    return found
+                yield name, os.path.join(dirpath, filename)
 
 
 def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> SourceSet:

@@ -30,7 +30,11 @@ def _convert(node: yaml.Node, path: str) -> Node:
         keys: dict[str, Location] = {}
         for k, v in node.value:
             key = str(k.value)
-            keys[key] = Location(path, k.start_mark.line + 1, k.start_mark.column + 1)
+            key_at = Location(path, k.start_mark.line + 1, k.start_mark.column + 1)
+            if key in keys:
+                # YAML forbids it, and buf refuses it; PyYAML would keep the last value silently.
+                raise ConfigError(key_at, f'mapping key "{key}" already defined at line {keys[key].line}')
+            keys[key] = key_at
             out[key] = _convert(v, path)
         return Node(out, where, keys)
     if isinstance(node, yaml.SequenceNode):
