@@ -111,3 +111,13 @@ def test_no_buf_yaml_lints_the_directory_with_bufs_defaults(tmp_path: Path, prot
     theirs = buf_findings(root)
     assert theirs[0] == 100 and len(theirs[1]) == 3
     assert protokit_findings(protokit, root) == (1, theirs[1])
+
+
+def test_new_service_reads_buf_gen_yaml_as_gen_does(tmp_path: Path, protokit: Run) -> None:
+    """One buf.gen.yaml reader: what `gen` rejects, `new service` rejects too, before writing anything."""
+    gen_yaml = "version: v2\nplugins:\n  - local: protoc-gen-protokit\n    out: generated\n    opts: [x]\n"
+    root = tree(tmp_path, None, {"buf.gen.yaml": gen_yaml})
+    made = protokit("new", "service", "Billing", "--package", "acme.billing.v1", cwd=root)
+    assert made.returncode == 2
+    assert made.stderr.strip() == 'buf.gen.yaml:5:5: unknown key "opts" in plugin'
+    assert [p.name for p in root.iterdir()] == ["buf.gen.yaml"]

@@ -181,8 +181,11 @@ def _relative_dir(root: Path, node: Node, what: str, must_exist: bool = True) ->
     return Path(normalised).as_posix()
 
 
-def load_gen_config(project: Project, file: Path | None = None) -> GenConfig:
-    """Read buf.gen.yaml (v2): the plugins protokit gen runs and where their output goes."""
+def load_gen_config(project: Project, file: Path | None = None, *, check_inputs: bool = True) -> GenConfig:
+    """Read buf.gen.yaml (v2): the plugins protokit gen runs and where their output goes.
+
+    check_inputs=False leaves `inputs` unchecked (the module paths stand in): `new service` reads the
+    plugins before it creates the directories the inputs name."""
     file = file or project.root / BUF_GEN_YAML
     display = project.display(file)
     if not file.exists():
@@ -207,7 +210,8 @@ def load_gen_config(project: Project, file: Path | None = None) -> GenConfig:
             top["plugins"].where if "plugins" in top else Location(display, 1, 1), "plugins must be a non-empty list"
         )
     plugins = tuple(_plugin(project, item) for item in top["plugins"].value)
-    inputs = _inputs(project, top["inputs"]) if "inputs" in top else tuple(m.path for m in project.modules)
+    checked = "inputs" in top and check_inputs
+    inputs = _inputs(project, top["inputs"]) if checked else tuple(m.path for m in project.modules)
     clean = yamlfile.boolean(top["clean"], "clean") if "clean" in top else False
     return GenConfig(plugins=plugins, clean=clean, inputs=inputs)
 

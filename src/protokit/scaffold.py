@@ -34,7 +34,7 @@ from typing import Any
 
 import jinja2
 
-from protokit import version
+from protokit import config, version
 from protokit.errors import ProtokitError
 from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.servicegen.model import Import, format_imports, module_import, snake_case
@@ -309,35 +309,21 @@ class GenInfo:
     has_grpc: bool = False
 
 
-def _read_gen_yaml(path: Path) -> GenInfo:
-    import yaml
+def _gen_info(project: config.Project) -> GenInfo:
+    """buf.gen.yaml read as `protokit gen` reads it (what gen rejects fails here, with its line:col)."""
+    from protokit.implementations import implementation_dir
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProtokitError(f"{path.name}: cannot read it: {exc}") from None
-    plugins = data.get("plugins") if isinstance(data, dict) else None
-    out: str | None = None
-    first_out: str | None = None
-    implementations: str | None = None
-    has_python = has_grpc = False
-    for plugin in plugins if isinstance(plugins, list) else []:
-        if not isinstance(plugin, dict):
-            continue
-        local = plugin.get("local")
-        name = os.path.basename(str(local[0] if isinstance(local, list) and local else local or ""))
-        plugin_out = os.path.normpath(plugin["out"]) if isinstance(plugin.get("out"), str) else None
-        first_out = first_out or plugin_out
-        has_python |= plugin.get("protoc_builtin") == "python" or name == "protoc-gen-python"
-        has_grpc |= name in ("protoc-gen-grpc_python", "grpc_python_plugin")
-        if name == PROTOKIT_PLUGIN:
-            out = plugin_out
-            opts = plugin.get("opt") or []
-            for opt in [opts] if isinstance(opts, str) else opts:
-                key, _, value = str(opt).partition("=")
-                if key.strip() == "implementations" and value.strip():
-                    implementations = os.path.normpath(value.strip())
-    return GenInfo(out or first_out, implementations, has_python, has_grpc)
+    gen = config.load_gen_config(project, check_inputs=False)
+    names = {os.path.basename(spec.name): spec for spec in gen.plugins if spec.kind == "local"}
+    builtins = {spec.name for spec in gen.plugins if spec.kind == "protoc_builtin"}
+    protokit = names.get(PROTOKIT_PLUGIN)
+    implementations = implementation_dir(project, gen)
+    return GenInfo(
+        out=protokit.out if protokit else gen.plugins[0].out,
+        implementations=implementations.relative_to(project.root).as_posix() if implementations else None,
+        has_python="python" in builtins or "protoc-gen-python" in names,
+        has_grpc=bool({"protoc-gen-grpc_python", "grpc_python_plugin"} & names.keys()),
+    )
 
 
 @dataclass(frozen=True)
@@ -393,17 +379,12 @@ def _python_package_name(snake: str, service_snake: str, taken: set[str]) -> str
 
 
 def _layout(directory: Path, names: ServiceName, package: str) -> Layout:
-    from protokit import config
-
     found = _project_root(directory)
     root = found or directory
     top = package.split(".")[0]
-    if found is not None:
-        project = config.load_project(found)
-        modules = tuple(m.path for m in project.modules)
-    else:
-        modules = (DEFAULT_MODULE,)
-    gen = _read_gen_yaml(root / BUF_GEN_YAML) if (root / BUF_GEN_YAML).is_file() else None
+    project = config.load_project(root)
+    modules = tuple(m.path for m in project.modules) if found is not None else (DEFAULT_MODULE,)
+    gen = _gen_info(project) if (root / BUF_GEN_YAML).is_file() else None
     out = (gen.out if gen else None) or DEFAULT_OUT
     if gen is not None and gen.implementations:
         implementations = gen.implementations
@@ -1023,7 +1004,7 @@ def new_service(
 
 def _generate(root: Path) -> int:
     """`protokit gen` in-process; the implementation file exists already, so gen leaves it alone."""
-    from protokit import config, gen
+    from protokit import gen
 
     project = config.load_project(root)
     result = gen.generate(project, config.load_gen_config(project))
@@ -1071,8 +1052,6 @@ def _service_next_steps(spec: _Spec, result: ServiceResult, added_top_level: boo
 
 def new_proto(path: Path | str, cwd: Path | None = None) -> ProtoResult:
     """Create one lint-clean proto file at `path` (relative to `cwd`) inside a module of the project."""
-    from protokit import config
-
     here = (cwd or Path.cwd()).absolute()
     raw = str(path)
     target = Path(os.path.normpath(here / path))
