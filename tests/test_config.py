@@ -121,3 +121,47 @@ def test_new_service_reads_buf_gen_yaml_as_gen_does(tmp_path: Path, protokit: Ru
     assert made.returncode == 2
     assert made.stderr.strip() == 'buf.gen.yaml:5:5: unknown key "opts" in plugin'
     assert [p.name for p in root.iterdir()] == ["buf.gen.yaml"]
+
+
+X_PROTO = 'syntax = "proto3";\npackage acme.v1;\nmessage x {}\n'
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {  # buf.work.yaml: two v1 modules, one with its own buf.yaml (ignore relative to the module), one without
+            "buf.work.yaml": "version: v1\ndirectories:\n  - a\n  - b\n",
+            "a/buf.yaml": "version: v1\nlint:\n  use: [STANDARD]\n  ignore: [acme/v1/x.proto]\n",
+            "a/acme/v1/x.proto": X_PROTO,
+            "a/acme/v1/y.proto": X_PROTO.replace("x {}", "y {}"),
+            "b/acme/v2/z.proto": B_PROTO,
+        },
+        {  # v1beta1: two roots, ignore relative to the root, an exclude relative to buf.yaml
+            "buf.yaml": "version: v1beta1\nbuild:\n  roots: [proto, vendor]\n  excludes: [vendor/ext/skip]\n"
+            "lint:\n  ignore: [ext/v1/q.proto]\n",
+            "proto/acme/v1/x.proto": X_PROTO,
+            "vendor/ext/v1/q.proto": X_PROTO.replace("acme", "ext"),
+            "vendor/ext/skip/s.proto": X_PROTO.replace("acme.v1", "ext.skip"),
+        },
+        {  # v1 at the root with build.excludes and v1's rule names
+            "buf.yaml": "version: v1\nbuild:\n  excludes: [third_party]\n"
+            "lint:\n  use: [DEFAULT]\n  except: [PACKAGE_VERSION_SUFFIX]\n",
+            "acme/v1/x.proto": X_PROTO,
+            "third_party/t.proto": 'syntax = "proto3";\nmessage t {}\n',
+        },
+    ],
+    ids=["buf.work.yaml", "v1beta1-roots", "v1-excludes"],
+)
+def test_v1_configurations_lint_as_buf_lints_them(tmp_path: Path, protokit: Run, layout: dict[str, str]) -> None:
+    root = tree(tmp_path, None, layout)
+    theirs = buf_findings(root)
+    assert theirs[0] == 100 and theirs[1]
+    assert protokit_findings(protokit, root) == (1, theirs[1])
+
+
+def test_v1_keys_are_checked_as_strictly_as_buf_does(tmp_path: Path) -> None:
+    root = tree(tmp_path, "version: v1\nlint:\n  use: [DEFAULT]\n  ignore_unstable_packages: true\n", {})
+    assert "ignore_unstable_packages" in buf_failure(tree(tmp_path, None, {"a.proto": A_PROTO}))
+    with pytest.raises(ConfigError) as caught:
+        config.load_project(root)
+    assert str(caught.value) == 'buf.yaml:4:3: unknown key "ignore_unstable_packages" in lint'

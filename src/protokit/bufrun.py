@@ -63,6 +63,10 @@ def effective_sections(project: Project, kind: str) -> list[Section]:
     sections = []
     for module in project.modules:
         own = plain(module.lint if kind == "lint" else module.breaking)
+        if module.config_version != "v2":
+            # v1/v1beta1: buf reads the section in its own version; its paths are module-relative already.
+            sections.append(Section(module, {"version": module.config_version, kind: own or {}}, False))
+            continue
         raw = dict(own if own is not None else top)
         ignore_all = False
         if "ignore" in raw:

@@ -16,6 +16,7 @@ from protokit.yamlfile import Node
 
 BUF_YAML = "buf.yaml"
 BUF_GEN_YAML = "buf.gen.yaml"
+BUF_WORK_YAML = "buf.work.yaml"
 
 # Dependencies protokit serves offline from installed wheels instead of the Buf Schema Registry.
 OFFLINE_DEPS = frozenset({"buf.build/bufbuild/protovalidate", "buf.build/googleapis/googleapis"})
@@ -52,6 +53,8 @@ class Module:
     lint: Node | None = None
     breaking: Node | None = None
     where: Location = field(default=Location(BUF_YAML), compare=False)  # its `path:` in buf.yaml
+    # The buf.yaml version its lint/breaking sections are written in (paths, rule names differ).
+    config_version: str = "v2"
 
 
 @dataclass(frozen=True)
@@ -100,42 +103,44 @@ def find_root(start: Path) -> Path:
     `start` itself, a single module with buf's defaults (as buf does)."""
     start = start.resolve()
     for candidate in (start, *start.parents):
-        if (candidate / BUF_YAML).is_file() or (candidate / BUF_GEN_YAML).is_file():
+        if any((candidate / name).is_file() for name in (BUF_WORK_YAML, BUF_YAML, BUF_GEN_YAML)):
             return candidate
     return start
 
 
 def load_project(root: Path) -> Project:
-    """Read buf.yaml; a directory without one is a single module rooted at the directory (like buf)."""
+    """Read buf.work.yaml or buf.yaml (v2, v1, v1beta1); a directory without either is a single module
+    rooted at the directory (like buf)."""
+    from protokit import bufyaml_v1
+
+    if (root / BUF_WORK_YAML).is_file():
+        modules, deps = bufyaml_v1.workspace_modules(root)
+        return Project(root=root, modules=modules, deps=_offline(deps, Location(BUF_WORK_YAML)))
     file = root / BUF_YAML
     if not file.exists():
         return Project(root=root, modules=(Module("."),))
     node = yamlfile.load(file, BUF_YAML)
-    # The version decides which keys are valid, so it is checked first (v1 has `build:` etc.).
     version = node.value.get("version") if isinstance(node.value, dict) else None
-    if version is not None and version.value in ("v1", "v1beta1"):
-        raise ConfigError(
-            version.where, f'version "{version.value}" is not supported: migrate with `buf config migrate`'
-        )
+    if version is None or version.value in ("v1", "v1beta1"):  # no version: v1beta1, as in buf
+        modules, deps = bufyaml_v1.module_files(root, ".", Location(BUF_YAML, 1, 1))
+        return Project(root=root, modules=modules, deps=_offline(deps, Location(BUF_YAML)))
     top = yamlfile.mapping(node, BUF_YAML, _BUF_YAML_KEYS)
-    if version is None:
-        raise ConfigError(Location(BUF_YAML, 1, 1), 'missing "version" (protokit reads buf.yaml v2)')
-    if version.value in ("v1", "v1beta1"):
-        raise ConfigError(
-            version.where, f'version "{version.value}" is not supported: migrate with `buf config migrate`'
-        )
     if version.value != "v2":
-        raise ConfigError(version.where, f'unknown version "{version.value}" (expected v2)')
+        raise ConfigError(version.where, f'unknown version "{version.value}" (expected v2, v1 or v1beta1)')
     deps = tuple(d.split(":")[0] for d in yamlfile.string_list(top["deps"], "deps")) if "deps" in top else ()
+    modules = _modules(root, top["modules"]) if "modules" in top else (Module("."),)
+    return Project(root=root, modules=modules, buf_yaml=node, deps=_offline(deps, top.get("deps", node).where))
+
+
+def _offline(deps: tuple[str, ...], where: Location) -> tuple[str, ...]:
     for dep in deps:
         if dep not in OFFLINE_DEPS:
             raise ConfigError(
-                top["deps"].where,
+                where,
                 f'dependency "{dep}" needs the Buf Schema Registry; protokit works offline and provides '
                 + ", ".join(sorted(OFFLINE_DEPS)),
             )
-    modules = _modules(root, top["modules"]) if "modules" in top else (Module("."),)
-    return Project(root=root, modules=modules, buf_yaml=node, deps=deps)
+    return deps
 
 
 def _modules(root: Path, node: Node) -> tuple[Module, ...]:
