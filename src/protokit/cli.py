@@ -77,15 +77,23 @@ def lint(
     paths: Annotated[
         list[str] | None, typer.Argument(help="Files or directories to lint (default: all modules).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif.")] = "text",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text, json, github, sarif; or one of buf's: msvs, junit, github-actions, gitlab-code-quality, "
+            "config-ignore-yaml (a baseline to paste).",
+        ),
+    ] = "text",
 ) -> None:
     """Lint the protos: buf's rules and protokit's PY rules. buf.yaml picks buf's; PY rules check Python targets."""
     from protokit import formats
     from protokit import lint as lint_lib
 
-    chosen = _finding_format(fmt)
-    result = lint_lib.lint(_project(), paths or [])
-    formats.render(result.findings, chosen, "lint", result.files)
+    chosen = _finding_format(fmt, "lint")
+    project = _project()
+    result = lint_lib.lint(project, paths or [])
+    formats.render(result.findings, chosen, "lint", result.files, project)
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -98,15 +106,22 @@ def breaking(
             "--against", help="Baseline: a git ref (main, origin/main, v1.2.0, HEAD~1), a directory or an image."
         ),
     ],
-    fmt: Annotated[str, typer.Option("--format", help="text, json, github, junit or sarif.")] = "text",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text, json, github, sarif; or one of buf's: msvs, junit, github-actions, gitlab-code-quality.",
+        ),
+    ] = "text",
 ) -> None:
     """Report breaking changes against a git ref, directory or image. buf's rules plus validation contracts."""
     from protokit import breaking as breaking_lib
     from protokit import formats
 
-    chosen = _finding_format(fmt)
-    result = breaking_lib.breaking(_project(), against)
-    formats.render(result.findings, chosen, f"breaking against {result.against}", result.files)
+    chosen = _finding_format(fmt, "breaking")
+    project = _project()
+    result = breaking_lib.breaking(project, against)
+    formats.render(result.findings, chosen, f"breaking against {result.against}", result.files, project)
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -120,14 +135,17 @@ def _project() -> config.Project:
     return project
 
 
-def _finding_format(value: str) -> formats.FindingFormat:
+def _finding_format(value: str, command: str) -> formats.FindingFormat:
     from protokit import formats
 
-    try:
-        return formats.FindingFormat(value)
-    except ValueError:
-        choices = ", ".join(f.value for f in formats.FindingFormat)
-        raise typer.BadParameter(f"{value!r} is not one of {choices}", param_hint="'--format'") from None
+    # buf breaking has no config-ignore-yaml either: an ignore baseline is a lint idea.
+    choices = [
+        f for f in formats.FindingFormat if command == "lint" or f is not formats.FindingFormat.config_ignore_yaml
+    ]
+    if value not in choices:
+        names = ", ".join(f.value for f in choices)
+        raise typer.BadParameter(f"{value!r} is not one of {names}", param_hint="'--format'")
+    return formats.FindingFormat(value)
 
 
 @app.command()

@@ -1,19 +1,23 @@
-"""Findings rendered for people (rich text grouped by file) and machines (json, github, junit, sarif).
+"""Findings rendered for people (rich text grouped by file) and machines.
 
-Machine formats are stable: keys and element names do not change between releases.
+Machine formats are stable: keys and element names do not change between releases. buf's
+`--error-format` names print what buf prints (bufformats); `json` is buf's plus a `source` key, and
+`github` (annotations titled with the rule ID) and `sarif` are protokit's own.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from itertools import groupby
-from typing import Any
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING, Any
 
 from protokit.findings import Finding
 from protokit.version import __version__
+
+if TYPE_CHECKING:
+    from protokit.config import Project
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -22,8 +26,13 @@ class FindingFormat(StrEnum):
     text = "text"
     json = "json"
     github = "github"
-    junit = "junit"
     sarif = "sarif"
+    # buf's names, with buf's output
+    msvs = "msvs"
+    junit = "junit"
+    github_actions = "github-actions"
+    gitlab_code_quality = "gitlab-code-quality"
+    config_ignore_yaml = "config-ignore-yaml"  # lint only, as in buf
 
 
 def to_json_lines(findings: Sequence[Finding]) -> str:
@@ -49,24 +58,6 @@ def to_github(findings: Sequence[Finding]) -> str:
         props.append(f"title={_github_escape(f.type, True)}")
         lines.append(f"::error {','.join(props)}::{_github_escape(f.message)}\n")
     return "".join(lines)
-
-
-def to_junit(findings: Sequence[Finding], suite: str) -> str:
-    """JUnit XML: a testsuite per file, a failing testcase per finding (what CI test reporters read)."""
-    root = ET.Element("testsuites", name=suite, tests=str(len(findings)), failures=str(len(findings)))
-    for path, group in groupby(sorted(findings, key=lambda f: f.path), key=lambda f: f.path):
-        items = list(group)
-        ts = ET.SubElement(
-            root, "testsuite", name=path or "(workspace)", tests=str(len(items)), failures=str(len(items))
-        )
-        for f in items:
-            case = ET.SubElement(
-                ts, "testcase", name=f"{path}:{f.start_line}:{f.start_column}:{f.type}", classname=path
-            )
-            failure = ET.SubElement(case, "failure", message=f.message, type=f.type)
-            failure.text = f"{path}:{f.start_line}:{f.start_column}: {f.message} ({f.type})"
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def to_sarif(findings: Sequence[Finding], purposes: dict[str, str] | None = None) -> str:
@@ -149,21 +140,25 @@ def render_text(findings: Sequence[Finding], what: str, files: int) -> None:
         console.print(f"[green]✓[/] {what}: no findings ({files} files)")
 
 
-def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: int) -> None:
+def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: int, project: Project) -> None:
     import sys
+
+    from protokit import bufformats
 
     if fmt is FindingFormat.text:
         render_text(findings, what, files)
         return
-    if fmt is FindingFormat.json:
-        out = to_json_lines(findings)
-    elif fmt is FindingFormat.github:
-        out = to_github(findings)
-    elif fmt is FindingFormat.junit:
-        out = to_junit(findings, f"protokit {what}")
-    else:
-        out = to_sarif(findings, rule_purposes())
-    sys.stdout.write(out)
+    writers: dict[FindingFormat, Callable[[], str]] = {
+        FindingFormat.json: lambda: to_json_lines(findings),
+        FindingFormat.github: lambda: to_github(findings),
+        FindingFormat.sarif: lambda: to_sarif(findings, rule_purposes()),
+        FindingFormat.msvs: lambda: bufformats.to_msvs(findings),
+        FindingFormat.junit: lambda: bufformats.to_junit(findings),
+        FindingFormat.github_actions: lambda: bufformats.to_github_actions(findings),
+        FindingFormat.gitlab_code_quality: lambda: bufformats.to_gitlab_code_quality(findings),
+        FindingFormat.config_ignore_yaml: lambda: bufformats.to_ignore_yaml(findings, project),
+    }
+    sys.stdout.write(writers[fmt]())
 
 
 def rule_purposes() -> dict[str, str]:
