@@ -165,3 +165,27 @@ def test_v1_keys_are_checked_as_strictly_as_buf_does(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         config.load_project(root)
     assert str(caught.value) == 'buf.yaml:4:3: unknown key "ignore_unstable_packages" in lint'
+
+
+def test_policies_and_plugins_run_in_buf(tmp_path: Path, protokit: Run) -> None:
+    """buf.yaml's policies and check plugins are buf's to run: a local policy's rules report as in buf, and
+    a missing plugin fails as in buf (it was accepted and dropped)."""
+    yaml = "version: v2\nlint:\n  use: [MINIMAL]\npolicies:\n  - policy: comments.policy.yaml\n"
+    files = {
+        "acme/v1/a.proto": 'syntax = "proto3";\npackage acme.v1;\nmessage Plain {}\n',
+        "comments.policy.yaml": "version: v2\nlint:\n  use: [COMMENT_MESSAGE]\n",
+    }
+    root = tree(tmp_path / "policy", yaml, files)
+    theirs = subprocess.run(
+        [str(BUF), "lint", "--error-format", "json"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert theirs.returncode == 100 and '"policy":"comments.policy.yaml"' in theirs.stdout
+    mine = protokit("lint", "--format", "json", cwd=root)
+    assert mine.returncode == 1
+    mine_rows = [{k: v for k, v in json.loads(line).items() if k != "source"} for line in mine.stdout.splitlines()]
+    assert mine_rows == [json.loads(line) for line in theirs.stdout.splitlines()]
+
+    missing = tree(tmp_path / "plugin", "version: v2\nplugins:\n  - plugin: buf-plugin-missing\n", files)
+    assert 'plugin "buf-plugin-missing" failed' in buf_failure(missing)
+    failed = protokit("lint", cwd=missing)
+    assert failed.returncode == 2 and 'plugin "buf-plugin-missing" failed' in failed.stderr

@@ -26,15 +26,21 @@ def _path(f: Finding) -> str:
     return f.path or _INPUT
 
 
+def _origin(f: Finding) -> str:
+    """(plugin, policy) after a message, as buf prints the source of a plugin's or policy's finding."""
+    names = ", ".join(n for n in (f.plugin, f.policy) if n)
+    return f" ({names})" if names else ""
+
+
 def _text(f: Finding) -> str:
     """buf's FileAnnotation.String(): path:line:col:message."""
-    return f"{_path(f)}:{_at_least_1(f.start_line)}:{_at_least_1(f.start_column)}:{f.message or f.type}"
+    return f"{_path(f)}:{_at_least_1(f.start_line)}:{_at_least_1(f.start_column)}:{f.message or f.type}{_origin(f)}"
 
 
 def to_msvs(findings: Sequence[Finding]) -> str:
     return "".join(
         f"{_path(f)}({_at_least_1(f.start_line)},{_at_least_1(f.start_column)}) : error {f.type or 'FAILURE'} : "
-        f"{f.message or f.type or 'FAILURE'}\n"
+        f"{f.message or f.type or 'FAILURE'}{_origin(f)}\n"
         for f in findings
     )
 
@@ -47,7 +53,7 @@ def to_github_actions(findings: Sequence[Finding]) -> str:
             where = f",line={f.start_line}" + (f",col={f.start_column}" if f.start_column > 0 else "")
             if f.end_line > 0:
                 where += f",endLine={f.end_line}" + (f",endColumn={f.end_column}" if f.end_column > 0 else "")
-        lines.append(f"::error file={_path(f)}{where}::{f.message}\n")
+        lines.append(f"::error file={_path(f)}{where}::{f.message}{_origin(f)}\n")
     return "".join(lines)
 
 

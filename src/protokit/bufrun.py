@@ -58,8 +58,11 @@ def _rewrite(paths: Sequence[str], module: Module) -> tuple[list[str], bool]:
 def effective_sections(project: Project, kind: str) -> list[Section]:
     """kind is "lint" or "breaking"."""
     top: dict[str, Any] = {}
+    # Check plugins and policies run inside buf: passed on as written, buf finds and runs them (or fails).
+    checks: dict[str, Any] = {}
     if project.buf_yaml is not None and isinstance(project.buf_yaml.value, dict):
         top = plain(project.buf_yaml.value.get(kind)) or {}
+        checks = {k: plain(v) for k, v in project.buf_yaml.value.items() if k in ("plugins", "policies")}
     sections = []
     for module in project.modules:
         own = plain(module.lint if kind == "lint" else module.breaking)
@@ -74,7 +77,7 @@ def effective_sections(project: Project, kind: str) -> list[Section]:
         if "ignore_only" in raw:
             only = {rule: _rewrite(paths, module)[0] for rule, paths in raw["ignore_only"].items()}
             raw["ignore_only"] = {rule: paths for rule, paths in only.items() if paths}
-        sections.append(Section(module, {"version": "v2", kind: raw}, ignore_all))
+        sections.append(Section(module, {"version": "v2", kind: raw, **checks}, ignore_all))
     return sections
 
 
@@ -140,6 +143,8 @@ def to_finding(raw: dict[str, Any], module: Module) -> Finding:
         type=str(raw.get("type", "")),
         message=str(raw.get("message", "")),
         source="buf",
+        plugin=str(raw.get("plugin", "")),
+        policy=str(raw.get("policy", "")),
     )
 
 

@@ -20,12 +20,16 @@ class Finding:
     type: str  # the rule ID, e.g. FIELD_LOWER_SNAKE_CASE or PY_FIELD_KEYWORD
     message: str
     source: str = "buf"  # "buf" or "protokit"
+    plugin: str = ""  # the buf check plugin, or the policy, that reported it (buf.yaml plugins/policies)
+    policy: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """buf's --error-format=json keys (path omitted when empty, as buf does) plus `source`."""
+        """buf's --error-format=json keys (path, plugin and policy omitted when empty, as buf does) plus
+        `source`."""
         data = asdict(self)
-        if not self.path:
-            del data["path"]
+        for key in ("path", "plugin", "policy"):
+            if not data[key]:
+                del data[key]
         return data
 
 
