@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -68,3 +69,20 @@ def test_no_findings_print_nothing_as_in_buf(tmp_path: Path, protokit: Run) -> N
         assert buf(tmp_path, "lint", "--error-format", fmt).stdout == ""
         clean = protokit("lint", "--format", fmt, cwd=tmp_path)
         assert (clean.returncode, clean.stdout) == (0, ""), fmt
+
+
+@pytest.mark.parametrize("command", ["lint", "breaking"])
+def test_list_rules_is_bufs_list_then_protokits(project: Path, protokit: Run, command: str) -> None:
+    from protokit import rules
+
+    theirs = buf(project, "config", f"ls-{command}-rules").stdout.splitlines()
+    listed = protokit(command, "--list-rules", cwd=project)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    # buf's table first, in buf's layout (protokit's IDs are shorter than buf's longest, so widths agree).
+    assert lines[: len(theirs)] == theirs
+    ours = {line.split()[0]: line.split()[1] for line in lines[len(theirs) :]}
+    assert ours == {rule.id: rule.category for rule in rules.of(command)}
+    as_json = protokit(command, "--list-rules", "--format", "json", cwd=project)
+    ids = [json.loads(line)["id"] for line in as_json.stdout.splitlines()]
+    assert len(ids) == len(lines) - 1 and ids[-1] == rules.of(command)[-1].id

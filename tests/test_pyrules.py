@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from conftest import REPO
-from protokit import config, pyrules
+from protokit import config, pyrules, rules
 from protokit.compile import build_descriptor_set
 from protokit.errors import ConfigError
 from protokit.findings import Finding
@@ -72,10 +72,13 @@ SYNTAX_SPAN = (1, 1, 1, 19)  # syntax = "proto3"; on line 1
 
 
 def test_registry_ids_unique_in_py_category_with_purposes() -> None:
+    """Every PY handler has exactly one spec in the registry, and every PY spec a handler."""
     ids = [r.id for r in pyrules.RULES]
     assert len(ids) == len(set(ids))
-    assert all(r.id.startswith("PY_") and r.category == "PY" for r in pyrules.RULES)
-    assert all(r.purpose.endswith(".") and len(r.purpose) > 40 for r in pyrules.RULES)
+    specs = rules.of(rules.LINT)
+    assert sorted(ids) == sorted(s.id for s in specs)
+    assert all(s.id.startswith("PY_") and s.category == "PY" for s in specs)
+    assert all(s.purpose.endswith(".") and len(s.purpose) > 40 for s in specs)
 
 
 def test_keyword_sets_match_pinned_mypy_protobuf() -> None:
@@ -422,7 +425,7 @@ def test_config_full(tmp_path: Path) -> None:
 
         [tool.protokit.breaking]
         validate = false
-        except = ["VALIDATE_STRING_MAX_LEN_DECREASED"]
+        except = ["VALIDATE_MAX_LEN_DECREASED"]
         """,
     )
     lint_cfg, breaking = load_protokit_config(tmp_path)
@@ -432,26 +435,46 @@ def test_config_full(tmp_path: Path) -> None:
         ignore=("protos/legacy", "protos/foo/v1/old.proto"),
         ignore_only={"PY_NAME_KEYWORD": ("protos/x/v1/y.proto",)},
     )
-    assert breaking == BreakingExtraConfig(validate=False, except_=("VALIDATE_STRING_MAX_LEN_DECREASED",))
+    assert breaking == BreakingExtraConfig(validate=False, except_=("VALIDATE_MAX_LEN_DECREASED",))
     assert not lint_cfg.selects("PY_PACKAGE_SHADOWS_STDLIB") and lint_cfg.selects("PY_MODULE_COLLISION")
     assert lint_cfg.ignores("PY_MODULE_COLLISION", "protos/legacy/v1/a.proto")
     assert not lint_cfg.ignores("PY_MODULE_COLLISION", "protos/legacy2/v1/a.proto")
     assert lint_cfg.ignores("PY_NAME_KEYWORD", "protos/x/v1/y.proto")
     assert not lint_cfg.ignores("PY_MODULE_COLLISION", "protos/x/v1/y.proto")
-    assert not breaking.selects("VALIDATE_STRING_MAX_LEN_DECREASED")
+    assert not breaking.selects("VALIDATE_MAX_LEN_DECREASED")
+    # The category turns off every VALIDATE rule.
+    category = BreakingExtraConfig(except_=("VALIDATE",))
+    assert not any(category.selects(s.id) for s in rules.of(rules.BREAKING))
 
 
 @pytest.mark.parametrize(
     ("text", "line", "column", "message"),
     [
         ('[tool.protokit.lint]\nuse = ["PY"]\nignored = ["x"]\n', 3, 1, 'unknown key "ignored"'),
-        ('[tool.protokit.lint]\nuse = [\n  "PY",\n  "PY_NOPE",\n]\n', 4, 4, 'unknown rule or category "PY_NOPE"'),
-        ('[tool.protokit.lint]\nexcept = ["STANDARD"]\n', 2, 12, 'unknown rule or category "STANDARD"'),
+        (
+            '[tool.protokit.lint]\nuse = [\n  "PY",\n  "PY_NOPE",\n]\n',
+            4,
+            4,
+            '"PY_NOPE" is not a known rule or category',
+        ),
+        ('[tool.protokit.lint]\nexcept = ["STANDARD"]\n', 2, 12, '"STANDARD" is not a known rule or category ID ('),
+        (
+            '[tool.protokit.lint]\nexcept = ["PY_NAME_KEYWROD"]\n',
+            2,
+            12,
+            '"PY_NAME_KEYWROD" is not a known rule or category ID; did you mean "PY_NAME_KEYWORD"?',
+        ),
         ('[tool.protokit.lint]\n\nuse = "PY"\n', 3, 1, "lint.use must be a list of strings"),
-        ("[tool.protokit.lint]\nignore_only = { PY_NOPE = [] }\n", 2, 17, 'unknown rule or category "PY_NOPE"'),
+        ("[tool.protokit.lint]\nignore_only = { PY_NOPE = [] }\n", 2, 17, '"PY_NOPE" is not a known rule or category'),
         ('[tool.protokit.lint]\nignore = ["../elsewhere"]\n', 2, 12, "must be relative to the project root"),
         ("[tool.protokit.breaking]\nvalidate = 1\n", 2, 1, "breaking.validate must be true or false"),
-        ('[tool.protokit.breaking]\nexcept = ["FIELD_NO_DELETE"]\n', 2, 12, 'unknown rule "FIELD_NO_DELETE"'),
+        ('[tool.protokit.breaking]\nexcept = ["FIELD_NO_DELETE"]\n', 2, 12, '"FIELD_NO_DELETE" is not a known rule'),
+        (
+            '[tool.protokit.breaking]\nexcept = ["VALIDATE_MAX_LEN_DECREASD"]\n',
+            2,
+            12,
+            'did you mean "VALIDATE_MAX_LEN_DECREASED"?',
+        ),
         ('[tool.protokit.breaking]\nvalidate = true\nuse = ["X"]\n', 3, 1, 'unknown key "use"'),
         ('[project]\nname = "x"\n\n[tool.protokit.lint]\nuse = ["PY"\n', 5, 12, "Unclosed array"),
         ('[tool.protokit.lint]\nuse = ["PY"]\nuse = ["PY"]\n', 3, 13, "invalid TOML: Cannot overwrite"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from protokit import rules
 from protokit.compile import build_descriptor_set
 from protokit.config import load_project
 from protokit.findings import Finding
@@ -779,9 +780,12 @@ def test_messages_are_matched_by_name_not_position(build: Build) -> None:
 
 
 def test_rule_registry() -> None:
+    """Every VALIDATE handler has exactly one spec in the registry, and every VALIDATE spec a handler."""
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
-    assert all(r.id.startswith("VALIDATE_") and r.category == "VALIDATE" and r.purpose for r in RULES)
+    specs = rules.of(rules.BREAKING)
+    assert sorted(ids) == sorted(s.id for s in specs)
+    assert all(s.id.startswith("VALIDATE_") and s.category == "VALIDATE" and s.purpose for s in specs)
 
 
 def _user_service(root: Path, cache: Path, text: str | None = None) -> bytes:

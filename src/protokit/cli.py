@@ -31,6 +31,9 @@ app = typer.Typer(
 )
 
 
+_LIST_RULES_HELP = "List buf's rules and protokit's own (IDs, categories, defaults, purposes), then exit."
+
+
 class GenFormat(StrEnum):
     text = "text"
     json = "json"
@@ -85,11 +88,15 @@ def lint(
             "config-ignore-yaml (a baseline to paste).",
         ),
     ] = "text",
+    list_rules: Annotated[bool, typer.Option("--list-rules", help=_LIST_RULES_HELP)] = False,
 ) -> None:
     """Lint the protos: buf's rules and protokit's PY rules. buf.yaml picks buf's; PY rules check Python targets."""
     from protokit import formats
     from protokit import lint as lint_lib
 
+    if list_rules:
+        _list_rules("lint", fmt)
+        return
     chosen = _finding_format(fmt, "lint")
     project = _project()
     result = lint_lib.lint(project, paths or [])
@@ -101,11 +108,12 @@ def lint(
 @app.command()
 def breaking(
     against: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--against", help="Baseline: a git ref (main, origin/main, v1.2.0, HEAD~1), a directory or an image."
+            "--against",
+            help="Required. Baseline: a git ref (main, origin/main, v1.2.0, HEAD~1), a directory or an image.",
         ),
-    ],
+    ] = None,
     fmt: Annotated[
         str,
         typer.Option(
@@ -113,17 +121,32 @@ def breaking(
             help="text, json, github, sarif; or one of buf's: msvs, junit, github-actions, gitlab-code-quality.",
         ),
     ] = "text",
+    list_rules: Annotated[bool, typer.Option("--list-rules", help=_LIST_RULES_HELP)] = False,
 ) -> None:
     """Report breaking changes against a git ref, directory or image. buf's rules plus validation contracts."""
     from protokit import breaking as breaking_lib
     from protokit import formats
 
+    if list_rules:
+        _list_rules("breaking", fmt)
+        return
+    if against is None:
+        raise typer.BadParameter("missing: the baseline to compare with", param_hint="'--against'")
     chosen = _finding_format(fmt, "breaking")
     project = _project()
     result = breaking_lib.breaking(project, against)
     formats.render(result.findings, chosen, f"breaking against {result.against}", result.files, project)
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _list_rules(command: str, fmt: str) -> None:
+    from protokit import config, rulelist
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"{fmt!r}: --list-rules prints text or json", param_hint="'--format'")
+    listed = rulelist.rows(command, config.find_root(Path.cwd()))
+    sys.stdout.write(rulelist.table(listed) if fmt == "text" else rulelist.json_lines(listed))
 
 
 def _project() -> config.Project:

@@ -163,17 +163,6 @@ def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: in
 
 def rule_purposes() -> dict[str, str]:
     """Purposes of protokit's own rules for SARIF rule descriptions (buf's rules keep their IDs)."""
-    purposes: dict[str, str] = {}
-    try:
-        from protokit import pyrules
+    from protokit import rules
 
-        purposes.update({r.id: r.purpose for r in pyrules.RULES})
-    except ImportError:
-        pass
-    try:
-        from protokit import validate_breaking
-
-        purposes.update({r.id: r.purpose for r in validate_breaking.RULES})
-    except ImportError:
-        pass
-    return purposes
+    return {rule.id: rule.purpose for rule in rules.RULES}

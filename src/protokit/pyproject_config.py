@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protokit import rules
 from protokit.errors import ConfigError, Location
-from protokit.pyrules import CATEGORIES, RULE_IDS, rule_category
 
 PYPROJECT = "pyproject.toml"
 LINT_TABLE = "tool.protokit.lint"
@@ -34,7 +34,6 @@ BREAKING_TABLE = "tool.protokit.breaking"
 
 _LINT_KEYS = frozenset({"use", "except", "ignore", "ignore_only"})
 _BREAKING_KEYS = frozenset({"validate", "except"})
-_VALIDATE_CATEGORY = "VALIDATE"
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$")
@@ -54,13 +53,13 @@ class PyLintConfig:
     ignore_only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # rule ID or category -> paths
 
     def selects(self, rule_id: str) -> bool:
-        names = {rule_id, rule_category(rule_id)}
+        names = {rule_id, rules.BY_ID[rule_id].category}
         return bool(names & set(self.use)) and not names & set(self.except_)
 
     def ignores(self, rule_id: str, display_path: str) -> bool:
         if any(_covers(entry, display_path) for entry in self.ignore):
             return True
-        names = {rule_id, rule_category(rule_id)}
+        names = {rule_id, rules.BY_ID[rule_id].category}
         return any(
             _covers(entry, display_path) for key, paths in self.ignore_only.items() if key in names for entry in paths
         )
@@ -71,10 +70,10 @@ class BreakingExtraConfig:
     """protokit's breaking-change categories beyond buf's: VALIDATE (validation-contract changes)."""
 
     validate: bool = True
-    except_: tuple[str, ...] = ()
+    except_: tuple[str, ...] = ()  # VALIDATE rule IDs or the category itself
 
     def selects(self, rule_id: str) -> bool:
-        return self.validate and rule_id not in self.except_ and _VALIDATE_CATEGORY not in self.except_
+        return self.validate and rule_id not in rules.expand(self.except_, rules.BREAKING)
 
 
 def load_protokit_config(project_root: Path) -> tuple[PyLintConfig, BreakingExtraConfig]:
@@ -168,10 +167,8 @@ class _Parser:
     def rule_names(self, tables: tuple[str, ...], table: dict[str, Any], key: str, what: str) -> tuple[str, ...]:
         names = self.strings(tables, table, key, what)
         for name in names:
-            if name not in RULE_IDS and name not in CATEGORIES:
-                raise self.value_error(
-                    tables, key, name, f'{what}: unknown rule or category "{name}" (see `protokit lint --list-rules`)'
-                )
+            if not rules.known(name, rules.LINT):
+                raise self.value_error(tables, key, name, f"{what}: {rules.unknown_message(name, rules.LINT)}")
         return names
 
     def paths(self, tables: tuple[str, ...], table: dict[str, Any], key: str, what: str) -> tuple[str, ...]:
@@ -196,12 +193,8 @@ class _Parser:
             if not isinstance(raw, dict):
                 raise self.error(tables, "ignore_only", "lint.ignore_only must be a table of rule ID = [paths]")
             for key in raw:
-                if key not in RULE_IDS and key not in CATEGORIES:
-                    raise self.error(
-                        tables,
-                        key,
-                        f'lint.ignore_only: unknown rule or category "{key}" (see `protokit lint --list-rules`)',
-                    )
+                if not rules.known(key, rules.LINT):
+                    raise self.error(tables, key, f"lint.ignore_only: {rules.unknown_message(key, rules.LINT)}")
                 ignore_only[key] = self.paths(tables, raw, key, f"lint.ignore_only.{key}")
         return PyLintConfig(use=use, except_=except_, ignore=ignore, ignore_only=ignore_only)
 
@@ -212,12 +205,8 @@ class _Parser:
             raise self.error(tables, "validate", "breaking.validate must be true or false")
         except_ = self.strings(tables, table, "except", "breaking.except") if "except" in table else ()
         for name in except_:
-            if name != _VALIDATE_CATEGORY and not name.startswith(f"{_VALIDATE_CATEGORY}_"):
-                raise self.value_error(
-                    tables,
-                    "except",
-                    name,
-                    f'breaking.except: unknown rule "{name}" (protokit\'s breaking rules are the VALIDATE_* '
-                    "rules; buf's own rules are configured in buf.yaml)",
-                )
+            if not rules.known(name, rules.BREAKING):
+                # buf's own rules are configured in buf.yaml; only protokit's VALIDATE rules belong here.
+                message = rules.unknown_message(name, rules.BREAKING)
+                raise self.value_error(tables, "except", name, f"breaking.except: {message}")
         return BreakingExtraConfig(validate=validate, except_=except_)

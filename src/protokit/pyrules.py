@@ -1,8 +1,8 @@
 """protokit's own lint rules for Python targets: what `buf lint` cannot know about Python.
 
-Written like buf's rule registry: every rule is a small spec (ID, one-sentence purpose, check) in
-the "PY" category, and a check is a pure function over the descriptors of the files being linted
-that yields findings at the offending element's source location.
+Written like buf's rule registry: every rule's spec (ID, category "PY", purpose) is in protokit.rules,
+and its check here is a pure function over the descriptors of the files being linted that yields
+findings at the offending element's source location.
 
 The conditions are those of the generators protokit runs: protoc's Python generator (module
 names), the protobuf Python runtime (module globals, EnumTypeWrapper), grpcio-tools' gRPC
@@ -25,8 +25,6 @@ from protokit.findings import Finding, at_location
 
 if TYPE_CHECKING:
     from protokit.pyproject_config import PyLintConfig
-
-CATEGORY = "PY"
 
 # SourceCodeInfo paths (field numbers of descriptor.proto).
 _PACKAGE = (2,)
@@ -85,10 +83,10 @@ class LintContext:
 
 @dataclass(frozen=True)
 class Rule:
+    """A PY rule's handler; its category and purpose are in the registry (protokit.rules)."""
+
     id: str
-    purpose: str  # one sentence, for `protokit lint --list-rules`
     check: Callable[[LintContext], Iterable[Finding]]
-    category: str = CATEGORY
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -367,60 +365,14 @@ def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "PY_FILE_NAME_IMPORTABLE",
-        "Every directory of a .proto file must be a valid, non-keyword Python identifier and its base name "
-        'must give a valid x_pb2 module name, none containing "-" or "." (protoc silently turns "-" into "_" '
-        'and "." into "/"), so the generated module is importable under the file\'s own name.',
-        check_file_name_importable,
-    ),
-    Rule(
-        "PY_PACKAGE_KEYWORD",
-        "No segment of the proto package may be a Python keyword (keyword.kwlist), since the package is the "
-        "directory of the generated modules and their import statements.",
-        check_package_keyword,
-    ),
-    Rule(
-        "PY_NAME_KEYWORD",
-        "Messages, enums, enum values, fields, extensions, services and RPCs must not be named after a Python "
-        "keyword (keyword.kwlist, mypy-protobuf's PYTHON_RESERVED): the generated attribute cannot be spelled, "
-        "mypy-protobuf drops or renames it (_r_), and a keyword RPC makes x_pb2_grpc.py a SyntaxError.",
-        check_name_keyword,
-    ),
-    Rule(
-        "PY_NAME_SHADOWS_GENERATED",
-        "Top-level messages, enums, top-level enum values and extensions (globals of the generated x_pb2 module) "
-        'must not be named DESCRIPTOR or sys, nor start with "_" or "Global___", the names the protobuf '
-        "runtime and mypy-protobuf define in that module.",
-        check_name_shadows_generated,
-    ),
-    Rule(
-        "PY_ENUM_VALUE_SHADOWS_WRAPPER",
-        "Enum values must not be named Name, Value, keys, values, items, DESCRIPTOR, _enum_type or __dunder__, "
-        "attributes of protobuf's EnumTypeWrapper that hide the value (mypy-protobuf's PROTO_ENUM_RESERVED "
-        "and more).",
-        check_enum_value_shadows_wrapper,
-    ),
-    Rule(
-        "PY_MODULE_COLLISION",
-        'No two files may generate the same Python module (protoc maps "-" to "_" and "." to "/", so '
-        "a/foo-bar.proto and a/foo_bar.proto both become a/foo_bar_pb2.py).",
-        check_module_collision,
-    ),
-    Rule(
-        "PY_PACKAGE_SHADOWS_STDLIB",
-        "The first segment of the proto package (and the first directory of the file) must not be a top-level "
-        "standard-library module such as json, email or test, which the generated top-level package would shadow.",
-        check_package_shadows_stdlib,
-    ),
+    Rule("PY_FILE_NAME_IMPORTABLE", check_file_name_importable),
+    Rule("PY_PACKAGE_KEYWORD", check_package_keyword),
+    Rule("PY_NAME_KEYWORD", check_name_keyword),
+    Rule("PY_NAME_SHADOWS_GENERATED", check_name_shadows_generated),
+    Rule("PY_ENUM_VALUE_SHADOWS_WRAPPER", check_enum_value_shadows_wrapper),
+    Rule("PY_MODULE_COLLISION", check_module_collision),
+    Rule("PY_PACKAGE_SHADOWS_STDLIB", check_package_shadows_stdlib),
 )
-
-RULE_IDS = frozenset(rule.id for rule in RULES)
-CATEGORIES = frozenset(rule.category for rule in RULES)
-
-
-def rule_category(rule_id: str) -> str | None:
-    return next((rule.category for rule in RULES if rule.id == rule_id), None)
 
 
 def run(files: Sequence[FileDescriptorProto], display: Callable[[str], str], config: PyLintConfig) -> list[Finding]:

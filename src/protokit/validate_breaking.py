@@ -30,9 +30,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from protokit import cache, toolchain
+from protokit import rules as registry
 from protokit.findings import Finding, at_location
 
-CATEGORY = "VALIDATE"
 EXTENSION_NUMBER = 1159  # buf.validate.field / .oneof / .message
 
 # buf.validate.Ignore
@@ -127,14 +127,12 @@ Handler = Callable[[Change], list[str]]
 
 @dataclass(frozen=True)
 class ValidateRule:
-    """One check, shaped like an entry of buf's rule registry."""
+    """One check's handler; its category and purpose are in the registry (protokit.rules)."""
 
     id: str
-    purpose: str
     handler: Handler
     scopes: frozenset[str] = frozenset({"field"})
     checks_added: bool = False  # also runs on fields/oneofs added to an existing message
-    category: str = CATEGORY
 
 
 # -- helpers for handlers ----------------------------------------------------------------------
@@ -659,93 +657,23 @@ def _oneof_required_added(change: Change) -> list[str]:
 
 
 RULES: tuple[ValidateRule, ...] = (
+    ValidateRule("VALIDATE_REQUIRED_ADDED", _required_added, checks_added=True),
+    ValidateRule("VALIDATE_MIN_LEN_INCREASED", _min_len_increased),
+    ValidateRule("VALIDATE_MAX_LEN_DECREASED", _max_len_decreased),
+    ValidateRule("VALIDATE_MIN_ITEMS_INCREASED", _min_items_increased),
+    ValidateRule("VALIDATE_MAX_ITEMS_DECREASED", _max_items_decreased),
+    ValidateRule("VALIDATE_UNIQUE_ADDED", _unique_added),
+    ValidateRule("VALIDATE_RANGE_NARROWED", _range_narrowed),
+    ValidateRule("VALIDATE_PATTERN_ADDED", _pattern_added),
+    ValidateRule("VALIDATE_IN_NARROWED", _in_narrowed),
+    ValidateRule("VALIDATE_NOT_IN_EXTENDED", _not_in_extended),
+    ValidateRule("VALIDATE_FORMAT_ADDED", _format_added),
+    ValidateRule("VALIDATE_DEFINED_ONLY_ADDED", _defined_only_added),
+    ValidateRule("VALIDATE_IGNORE_NARROWED", _ignore_narrowed),
+    ValidateRule("VALIDATE_CEL_ADDED", _cel_added, scopes=frozenset({"field", "message"})),
+    ValidateRule("VALIDATE_MESSAGE_ONEOF_ADDED", _message_oneof_added, scopes=frozenset({"message"})),
     ValidateRule(
-        "VALIDATE_REQUIRED_ADDED",
-        "A field is newly required, or a required field was added to an existing message.",
-        _required_added,
-        checks_added=True,
-    ),
-    ValidateRule(
-        "VALIDATE_MIN_LEN_INCREASED",
-        "A string or bytes minimum length (min_len, min_bytes, len, len_bytes) is raised or newly set.",
-        _min_len_increased,
-    ),
-    ValidateRule(
-        "VALIDATE_MAX_LEN_DECREASED",
-        "A string or bytes maximum length (max_len, max_bytes, len, len_bytes) is lowered or newly set.",
-        _max_len_decreased,
-    ),
-    ValidateRule(
-        "VALIDATE_MIN_ITEMS_INCREASED",
-        "A repeated field's min_items or a map's min_pairs is raised or newly set.",
-        _min_items_increased,
-    ),
-    ValidateRule(
-        "VALIDATE_MAX_ITEMS_DECREASED",
-        "A repeated field's max_items or a map's max_pairs is lowered or newly set.",
-        _max_items_decreased,
-    ),
-    ValidateRule(
-        "VALIDATE_UNIQUE_ADDED",
-        "A repeated field newly requires unique items.",
-        _unique_added,
-    ),
-    ValidateRule(
-        "VALIDATE_RANGE_NARROWED",
-        "A numeric, duration or timestamp range (gt, gte, lt, lte, const, finite, within, *_now) "
-        "rejects values it accepted.",
-        _range_narrowed,
-    ),
-    ValidateRule(
-        "VALIDATE_PATTERN_ADDED",
-        "A string or bytes pattern is newly set or changed, or a prefix, suffix, contains or "
-        "not_contains rule is newly set or tightened.",
-        _pattern_added,
-    ),
-    ValidateRule(
-        "VALIDATE_IN_NARROWED",
-        "An `in` list is newly set or loses a value, or a non-numeric `const` is newly set or changed.",
-        _in_narrowed,
-    ),
-    ValidateRule(
-        "VALIDATE_NOT_IN_EXTENDED",
-        "A `not_in` list gains a value.",
-        _not_in_extended,
-    ),
-    ValidateRule(
-        "VALIDATE_FORMAT_ADDED",
-        "A well-known string or bytes format (email, hostname, uuid, ...) is newly set or replaced by "
-        "one that is not wider.",
-        _format_added,
-    ),
-    ValidateRule(
-        "VALIDATE_DEFINED_ONLY_ADDED",
-        "An enum field newly accepts only defined values.",
-        _defined_only_added,
-    ),
-    ValidateRule(
-        "VALIDATE_IGNORE_NARROWED",
-        "A field's rules are ignored in fewer cases (IGNORE_ALWAYS or IGNORE_IF_ZERO_VALUE removed).",
-        _ignore_narrowed,
-    ),
-    ValidateRule(
-        "VALIDATE_CEL_ADDED",
-        "A field or message CEL rule is newly added or changed (CEL cannot be compared).",
-        _cel_added,
-        scopes=frozenset({"field", "message"}),
-    ),
-    ValidateRule(
-        "VALIDATE_MESSAGE_ONEOF_ADDED",
-        "A (buf.validate.message).oneof rule newly limits fields to at most one, or newly requires one.",
-        _message_oneof_added,
-        scopes=frozenset({"message"}),
-    ),
-    ValidateRule(
-        "VALIDATE_ONEOF_REQUIRED_ADDED",
-        "A oneof is newly required, or a required oneof was added to an existing message.",
-        _oneof_required_added,
-        scopes=frozenset({"oneof"}),
-        checks_added=True,
+        "VALIDATE_ONEOF_REQUIRED_ADDED", _oneof_required_added, scopes=frozenset({"oneof"}), checks_added=True
     ),
 )
 
@@ -896,8 +824,8 @@ def compare(
     """Validation rules of `current` that reject what `baseline` accepted, in the files named `files`.
 
     `baseline` and `current` are images (serialized FileDescriptorSets with source info); `display`
-    maps an image file name to the path users see; `disabled` holds rule IDs to skip. Findings sit
-    on the current declaration (field, oneof or message) and come back sorted.
+    maps an image file name to the path users see; `disabled` holds rule IDs (or the category) to skip.
+    Findings sit on the current declaration (field, oneof or message) and come back sorted.
     """
     schema = _schema()
     old_image = descriptor_pb2.FileDescriptorSet.FromString(baseline)
@@ -905,7 +833,8 @@ def compare(
     old_messages = {name: msg for _, name, msg, _ in _messages(old_image.file)}
     enums = _enums(new_image.file)
     nested_types = {f".{name}": msg for _, name, msg, _ in _messages(new_image.file)}
-    rules = [r for r in RULES if r.id not in set(disabled)]
+    off = registry.expand(disabled, registry.BREAKING)
+    rules = [r for r in RULES if r.id not in off]
     wanted = set(files)
     checked = [f for f in new_image.file if f.name in wanted]
 
