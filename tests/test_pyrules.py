@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import keyword
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -323,6 +326,74 @@ def test_package_shadows_stdlib_clean(compile_protos: Compile) -> None:
         }
     )
     assert of_rule(lint(files), "PY_PACKAGE_SHADOWS_STDLIB") == []
+
+
+# --- PY_PACKAGE_SHADOWS_DEPENDENCY ---------------------------------------------------------------
+
+
+def run_protoc_and_import(tmp_path: Path, name: str, text: str, module: str) -> subprocess.CompletedProcess[str]:
+    """protoc's own Python output for one file, then `import module` with only that tree added to the path."""
+    (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "src" / name).write_text(text)
+    (tmp_path / "out").mkdir()
+    args = ["-m", "grpc_tools.protoc", f"-I{tmp_path / 'src'}", f"--python_out={tmp_path / 'out'}", name]
+    subprocess.run([sys.executable, *args], check=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "out")}
+    return subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("package", ["grpc.ext.v1", "yaml.schema.v1"])
+def test_package_shadows_dependency_flags(compile_protos: Compile, tmp_path: Path, package: str) -> None:
+    name = package.replace(".", "/") + "/x.proto"
+    text = f'syntax = "proto3";\npackage {package};\nmessage Thing {{}}\n'
+    found = of_rule(lint(compile_protos({name: text})), "PY_PACKAGE_SHADOWS_DEPENDENCY")
+    assert spans(found) == [(f"protos/{name}", 2, 1, 2, 10 + len(package))]
+    # What the rule says: the generated module cannot be imported beside the installed package.
+    imported = run_protoc_and_import(tmp_path, name, text, f"{package}.x_pb2")
+    assert imported.returncode != 0 and "ModuleNotFoundError" in imported.stderr
+
+
+def test_package_shadows_dependency_clean(compile_protos: Compile) -> None:
+    """Namespaces another distribution shares (google, buf, protokit) join the generated tree."""
+    files = compile_protos(
+        {
+            f"{p.replace('.', '/')}/v1/x.proto": f'syntax = "proto3";\npackage {p}.v1;\n'
+            for p in ("acme", "google.example", "buf.example", "protokit.example")
+        }
+    )
+    assert of_rule(lint(files), "PY_PACKAGE_SHADOWS_DEPENDENCY") == []
+
+
+# --- PY_NAME_SHADOWS_MESSAGE_API -----------------------------------------------------------------
+
+MESSAGE_API_PROTO = """\
+    syntax = "proto3";
+    package a.v1;
+    message Outer {
+      enum Kind { KIND_UNSPECIFIED = 0; Clear = 1; }
+      string ListFields = 1;
+      message HasField {}
+      string list_fields = 2;
+    }
+    enum Top { TOP_UNSPECIFIED = 0; ByteSize = 1; }
+    """
+
+
+def test_name_shadows_message_api_flags_members(compile_protos: Compile, tmp_path: Path) -> None:
+    found = of_rule(lint(compile_protos({"a/v1/m.proto": MESSAGE_API_PROTO})), "PY_NAME_SHADOWS_MESSAGE_API")
+    assert [(f.start_line, f.message.split('"')[1]) for f in found] == [
+        (4, "a.v1.Outer.Clear"),
+        (5, "a.v1.Outer.ListFields"),
+        (6, "a.v1.Outer.HasField"),
+    ]  # a top-level enum value is a module global, not a message member
+    # What the rule says: the member hides the method.
+    shown = run_protoc_and_import(
+        tmp_path,
+        "a/v1/m.proto",
+        textwrap.dedent(MESSAGE_API_PROTO),
+        "a.v1.m_pb2 as m; import sys; sys.exit(0 if m.Outer.Clear != 1 and isinstance(m.Outer.HasField, type) else 1)",
+    )
+    assert shown.returncode == 0, shown.stderr
 
 
 # --- the bundled UserService ---------------------------------------------------------------------

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import sysconfig
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from protokit import cache, implementations, outtree, toolchain
+from protokit import cache, implementations, outtree, pynames, toolchain
 from protokit.codegen import Output, Progress, generate_files
 from protokit.config import GenConfig, Project
 from protokit.errors import ProtokitError
@@ -274,27 +272,9 @@ def _by_directory(names: list[str]) -> list[list[str]]:
     return [groups[d] for d in sorted(groups)]
 
 
-# Top-level packages that other distributions own even when not installed here: `google` (protobuf's
-# namespace), `grpc`, `buf` (protokit-runtime ships buf.validate) and protokit itself (namespace packages).
-_FOREIGN_PACKAGES = frozenset({"google", "grpc", "buf", "protokit"})
-
-
-def _foreign(top_level: str) -> bool:
-    """Whether a top-level package belongs to another distribution: an `__init__.py` of ours would make
-    it a regular package that hides theirs (generated/google/__init__.py hides google.protobuf). Looked
-    up in site-packages, not on sys.path, so generated trees on the path never count."""
-    if top_level in _FOREIGN_PACKAGES:
-        return True
-    for key in ("purelib", "platlib"):
-        site = Path(sysconfig.get_path(key))
-        if (site / top_level).is_dir() or (site / f"{top_level}.py").is_file():
-            return True
-    return False
-
-
 def _add_init_files(tree: cache.Files, roots: tuple[str, ...]) -> list[str]:
     """Make every generated directory a package, so imports and mypy resolve one module per file, except
-    under a top-level package another distribution owns (see `_foreign`): there, as plain protoc does,
+    under a top-level package another distribution owns (pynames.foreign): there, as plain protoc does,
     none, and Python's namespace packages join the trees. Returns the paths added."""
     dirs = set()
     foreign: dict[str, bool] = {}
@@ -310,7 +290,7 @@ def _add_init_files(tree: cache.Files, roots: tuple[str, ...]) -> list[str]:
             continue
         top = chain[-1]
         if top not in foreign:
-            foreign[top] = _foreign(os.path.basename(top))
+            foreign[top] = pynames.foreign(os.path.basename(top))
         if not foreign[top]:
             dirs.update(chain)
     added = []

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto, FileDescriptorProto
 
 from protokit.findings import Finding, at_location
+from protokit.pynames import ALWAYS_REGULAR, installed_kind, installed_module
 
 if TYPE_CHECKING:
     from protokit.pyproject_config import PyLintConfig
@@ -46,6 +47,18 @@ _ENUM_WRAPPER_ATTRS = frozenset({"Name", "Value", "keys", "values", "items", "DE
 # "Global___" (mypy-protobuf's type aliases) are the generators' namespace.
 _GENERATED_GLOBALS = frozenset({"DESCRIPTOR", "sys"})
 _GENERATED_PREFIXES = ("_", "Global___")
+
+# Public attributes of google.protobuf.message.Message (upb and pure-Python alike): a field, nested
+# type or nested enum value of that name becomes an attribute of the message class or instance and
+# hides the method (msg.ListFields() is then the field's value, Outer.Clear the method, not the value).
+_MESSAGE_API = frozenset(
+    {
+        "ByteSize", "Clear", "ClearExtension", "ClearField", "CopyFrom", "DESCRIPTOR", "DiscardUnknownFields",
+        "Extensions", "FindInitializationErrors", "FromString", "HasExtension", "HasField", "IsInitialized",
+        "ListFields", "MergeFrom", "MergeFromString", "ParseFromString", "RegisterExtension",
+        "SerializePartialToString", "SerializeToString", "SetInParent", "UnknownFields", "WhichOneof",
+    }
+)  # fmt: skip
 
 # Top-level stdlib modules. sys.stdlib_module_names excludes the `test` package, and lacks on newer
 # Pythons the modules removed since 3.11 (the oldest Python protokit supports).
@@ -364,6 +377,43 @@ def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
             )
 
 
+def check_name_shadows_message_api(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        for element in ctx.elements(file):
+            # Members of a message class: fields, nested messages and enums, and the values of nested
+            # enums (proto scoping makes them siblings of their enum). Oneof names are only strings.
+            member = element.kind in ("field", "message", "enum") and not element.module_global
+            nested_value = element.kind == "enum value" and not element.module_global
+            if not (member or nested_value) or element.name not in _MESSAGE_API:
+                continue
+            message = element.owner.rsplit(".", 1)[0] if nested_value else element.owner
+            yield at_location(
+                ctx.display(file.name),
+                ctx.span(file, element.path),
+                "PY_NAME_SHADOWS_MESSAGE_API",
+                f'{element.kind} "{element.full_name}" has the name of protobuf\'s Message.{element.name}: on '
+                f"{message} it hides that method (generated code, json_format and text_format call it), or the "
+                "method hides it; rename it",
+            )
+
+
+def check_package_shadows_dependency(ctx: LintContext) -> Iterator[Finding]:
+    for file in ctx.files:
+        first = file.package.split(".")[0] if file.package else ""
+        if not first or first in _STDLIB or installed_module(module_path(file.name)):
+            continue  # the standard library has its own rule; an installed copy of this code is no clash
+        if first in ALWAYS_REGULAR or installed_kind(first) == "package":
+            yield at_location(
+                ctx.display(file.name),
+                ctx.span(file, _PACKAGE),
+                "PY_PACKAGE_SHADOWS_DEPENDENCY",
+                f'package "{file.package}" starts with "{first}", a regular top-level package of an installed '
+                f"distribution: Python finds that package's {first}/__init__.py before the generated directory, "
+                f'so "import {first}.{file.package.split(".", 1)[-1]}" fails (or, with an __init__.py, the '
+                f"generated tree hides the dependency); prefix the package with your organisation or project name",
+            )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("PY_FILE_NAME_IMPORTABLE", check_file_name_importable),
     Rule("PY_PACKAGE_KEYWORD", check_package_keyword),
@@ -372,6 +422,8 @@ RULES: tuple[Rule, ...] = (
     Rule("PY_ENUM_VALUE_SHADOWS_WRAPPER", check_enum_value_shadows_wrapper),
     Rule("PY_MODULE_COLLISION", check_module_collision),
     Rule("PY_PACKAGE_SHADOWS_STDLIB", check_package_shadows_stdlib),
+    Rule("PY_PACKAGE_SHADOWS_DEPENDENCY", check_package_shadows_dependency),
+    Rule("PY_NAME_SHADOWS_MESSAGE_API", check_name_shadows_message_api),
 )
 
 

@@ -83,6 +83,22 @@ RULES: tuple[RuleSpec, ...] = (
         "shadow.",
     ),
     RuleSpec(
+        "PY_PACKAGE_SHADOWS_DEPENDENCY",
+        PY,
+        LINT,
+        "The first segment of the proto package must not be a regular top-level package of an installed "
+        "distribution (grpc, yaml, ...): Python imports that package, never the generated directory of the "
+        "same name.",
+    ),
+    RuleSpec(
+        "PY_NAME_SHADOWS_MESSAGE_API",
+        PY,
+        LINT,
+        "Fields, nested messages and enums, and values of nested enums must not be named after an attribute "
+        "of protobuf's Message class (ListFields, Clear, HasField, DESCRIPTOR, ...), which they hide or "
+        "which hides them.",
+    ),
+    RuleSpec(
         "VALIDATE_REQUIRED_ADDED",
         VALIDATE,
         BREAKING,
