@@ -6,11 +6,16 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import Run, commit_all, git
+from conftest import BUF, Run, commit_all, git
+from protokit import gitref
+from protokit.breaking import breaking
+from protokit.config import load_project
+from protokit.errors import ProtokitError
 
 BUF_YAML = "version: v2\nmodules:\n  - path: protos\nbreaking:\n  use:\n    - FILE\n"
 
@@ -334,3 +339,215 @@ def test_a_new_package_is_not_breaking(tmp_path: Path, protokit: Run, buf: Path)
     (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
     code, found = protokit_json(protokit, project, "--against", "main")
     assert (code, [f["type"] for f in found]) == (1, ["FIELD_NO_DELETE"])
+
+
+Breaking = Callable[[Path, str], tuple[int, list[dict[str, object]]]]
+
+
+@pytest.fixture
+def run_breaking(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Breaking:
+    """protokit breaking in-process (faster than the CLI): (the CLI's exit code, findings as JSON)."""
+    monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("PROTOKIT_BUF", str(BUF))
+
+    def run(project: Path, against: str) -> tuple[int, list[dict[str, object]]]:
+        monkeypatch.chdir(project)  # --against paths are relative to the working directory
+        findings = breaking(load_project(project), against).findings
+        return int(bool(findings)), [f.to_json() for f in findings]
+
+    return run
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def repo_with(root: Path, files: dict[str, str]) -> Path:
+    """A git repo on branch main whose one commit holds `files`."""
+    root.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=root)
+    write_tree(root, files)
+    commit_all(root, "base")
+    return root
+
+
+def proto(package: str, body: str) -> str:
+    return f'syntax = "proto3";\n\npackage {package};\n\n{body}'
+
+
+def test_renamed_module_directory_is_compared_by_names_inside_the_module(
+    tmp_path: Path, protokit: Run, buf: Path
+) -> None:
+    """main has `path: protos`; the change moves it to api/ and deletes an RPC and a field."""
+    project = make_repo(tmp_path / "repo")
+    git("mv", "protos", "api", cwd=project)
+    (project / "buf.yaml").write_text(BUF_YAML.replace("path: protos", "path: api"))
+    rpc = "  rpc ListItems(GetItemRequest) returns (stream GetItemResponse);\n"
+    (project / "api/shop/v1/shop.proto").write_text(BASE.replace(rpc, "").replace("  string note = 5;\n", ""))
+    expected = buf_direct(buf, project, ".git#branch=main")
+    assert {(f["path"], f["type"]) for f in expected} == {
+        ("api/shop/v1/shop.proto", "FIELD_NO_DELETE"),
+        ("api/shop/v1/shop.proto", "RPC_NO_DELETE"),
+    }
+    code, found = protokit_json(protokit, project, "--against", "main")
+    assert (code, without_source(found)) == (1, sorted(expected, key=json.dumps))
+
+
+@pytest.mark.parametrize("change", ["buf_yaml_added", "buf_yaml_removed"])
+def test_module_root_moved_to_or_from_the_repository_root(
+    tmp_path: Path, run_breaking: Breaking, buf: Path, change: str
+) -> None:
+    """Without buf.yaml the repository root is the module: the file was protos/shop/v1/shop.proto there,
+    and is shop/v1/shop.proto in module protos. buf compares the one module with the other."""
+    added = change == "buf_yaml_added"
+    project = repo_with(tmp_path / "repo", {FILE: BASE} if added else {FILE: BASE, "buf.yaml": BUF_YAML})
+    if added:
+        (project / "buf.yaml").write_text(BUF_YAML)
+    else:
+        (project / "buf.yaml").unlink()
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    expected = buf_direct(buf, project, ".git#branch=main")
+    old_name = "protos/shop/v1/shop.proto" if added else "shop/v1/shop.proto"
+    assert f'Previously present file "{old_name}" was deleted.' in {f["message"] for f in expected}
+    code, found = run_breaking(project, "main")
+    assert (code, without_source(found)) == (1, sorted(expected, key=json.dumps))
+
+
+def test_v1_workspace_baseline_keeps_its_modules(tmp_path: Path, run_breaking: Breaking, buf: Path) -> None:
+    """buf.work.yaml at the baseline (no top-level buf.yaml): its directories are the modules there too."""
+    root = repo_with(
+        tmp_path / "repo",
+        {
+            "buf.work.yaml": "version: v1\ndirectories:\n  - a\n  - b\n",
+            "a/buf.yaml": "version: v1\nbreaking:\n  use:\n    - FILE\n",
+            "a/shop/v1/a.proto": proto("shop.v1", "message A {\n  string id = 1;\n  string note = 2;\n}\n"),
+            "b/other/v1/b.proto": proto("other.v1", "message B {\n  string id = 1;\n  string note = 2;\n}\n"),
+        },
+    )
+    for rel in ("a/shop/v1/a.proto", "b/other/v1/b.proto"):
+        (root / rel).write_text((root / rel).read_text().replace("  string note = 2;\n", ""))
+    expected = buf_direct(buf, root, ".git#branch=main")
+    assert [f["path"] for f in sorted(expected, key=json.dumps)] == ["a/shop/v1/a.proto", "b/other/v1/b.proto"]
+    code, found = run_breaking(root, "main")
+    assert (code, without_source(found)) == (1, sorted(expected, key=json.dumps))
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_file_moved_to_another_module(tmp_path: Path, run_breaking: Breaking, buf: Path, edited: bool) -> None:
+    """buf pairs module a with a and b with b: the file left a (deleted there) and is new in b."""
+    moved = proto("shop.v1", "message Moved {\n  string id = 1;\n  string note = 2;\n}\n")
+    root = repo_with(
+        tmp_path / "repo",
+        {
+            "buf.yaml": "version: v2\nmodules:\n  - path: a\n  - path: b\nbreaking:\n  use:\n    - FILE\n",
+            "a/shop/v1/moved.proto": moved,
+            "a/shop/v1/stays.proto": proto("shop.v1", "message Stays {\n  string id = 1;\n}\n"),
+            "b/other/v1/other.proto": proto("other.v1", "message Other {\n  string id = 1;\n}\n"),
+        },
+    )
+    git("mv", "a/shop/v1/moved.proto", "b/other/v1/moved.proto", cwd=root)
+    if edited:
+        (root / "b/other/v1/moved.proto").write_text(moved.replace("  string note = 2;\n", ""))
+    expected = buf_direct(buf, root, ".git#branch=main")
+    assert [f["message"] for f in expected] == ['Previously present file "shop/v1/moved.proto" was deleted.']
+    assert run_breaking(root, "main") == (1, [{**f, "source": "buf"} for f in expected])
+
+
+@pytest.mark.parametrize("category", ["FILE", "PACKAGE", "WIRE", "WIRE_JSON"])
+def test_only_whole_packages_deleted(tmp_path: Path, run_breaking: Breaking, buf: Path, category: str) -> None:
+    """Nothing of the deleted packages is left in the working tree, yet buf compares and reports."""
+    project = make_repo(tmp_path / "repo", buf_yaml=BUF_YAML.replace("FILE", category))
+    gone = {
+        "protos/gone/v1/a.proto": proto("gone.v1", "message A {\n  string id = 1;\n}\n"),
+        "protos/gone/v1/b.proto": proto("gone.v1", "message B {\n  string id = 1;\n}\n"),
+    }
+    write_tree(project, gone)
+    commit_all(project, "the gone package")
+    git("rm", "-q", "-r", "protos/gone", cwd=project)
+    expected = buf_direct(buf, project, ".git#branch=main")
+    assert bool(expected) == (category in ("FILE", "PACKAGE"))
+    code, found = run_breaking(project, "main")
+    assert (code, without_source(found)) == (int(bool(expected)), sorted(expected, key=json.dumps))
+
+
+def test_export_ignored_files_are_part_of_the_baseline(tmp_path: Path, run_breaking: Breaking, buf: Path) -> None:
+    """export-ignore only affects `git archive`: the committed protos are still the baseline."""
+    project = make_repo(tmp_path / "repo")
+    (project / ".gitattributes").write_text("protos/** export-ignore\n")
+    commit_all(project, "keep protos out of release archives")
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    expected = buf_direct(buf, project, ".git#branch=main")
+    assert [f["type"] for f in expected] == ["FIELD_NO_DELETE"]
+    code, found = run_breaking(project, "main")
+    assert (code, without_source(found)) == (1, expected)
+
+
+def test_materialise_writes_committed_regular_files_only(tmp_path: Path) -> None:
+    root = repo_with(
+        tmp_path / "repo",
+        {
+            ".gitattributes": "*.proto export-ignore\n",
+            "api/protos/a/v1/a.proto": "a",
+            "api/protos/a/v1/notes.txt": "not a proto",
+            "api/other/o.proto": "outside the module",
+        },
+    )
+    (root / "api/protos/a/v1/link.proto").symlink_to("../../../other/o.proto")
+    commit_all(root, "a symlink")
+    (root / "api/protos/a/v1/a.proto").write_text("edited, not committed")
+    dest = tmp_path / "dest"
+    gitref.materialise(gitref.resolve(root / "api", "main"), ["protos"], dest, lambda rel: rel.endswith(".proto"))
+    assert {p.relative_to(dest).as_posix(): p.read_text() for p in dest.rglob("*") if p.is_file()} == {
+        "protos/a/v1/a.proto": "a"
+    }
+    assert not (dest / "protos/a/v1/link.proto").exists()
+
+
+def test_against_a_name_that_is_a_directory_and_a_ref(tmp_path: Path, protokit: Run, buf: Path) -> None:
+    """git refuses such a name as ambiguous (`git log main`); so does protokit, saying how to pick one."""
+    project = make_repo(tmp_path / "repo")
+    (project / FILE).write_text(BASE.replace("  string note = 5;\n", ""))
+    write_tree(
+        project,
+        {
+            "main/buf.yaml": BUF_YAML,
+            f"main/{FILE}": BASE.replace("  string note = 5;", "  string note = 5;\n  int32 x = 6;"),
+        },
+    )
+    ambiguous = subprocess.run(["git", "log", "main"], cwd=project, capture_output=True, text=True)
+    assert "ambiguous argument 'main'" in ambiguous.stderr
+    proc = protokit("breaking", "--against", "main", cwd=project)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --against main is ambiguous: both the directory ./main and the git branch main (refs/heads/main); "
+        "pass --against ./main for the directory or --against refs/heads/main for the branch"
+    ]
+    for against, buf_against, deleted in (("./main", "./main", 2), ("refs/heads/main", ".git#branch=main", 1)):
+        expected = buf_direct(buf, project, buf_against)
+        assert len(expected) == deleted
+        code, found = protokit_json(protokit, project, "--against", against)
+        assert (code, without_source(found)) == (1, sorted(expected, key=json.dumps))
+
+
+def test_a_module_gone_from_buf_yaml_is_an_error(tmp_path: Path, run_breaking: Breaking, buf: Path) -> None:
+    """buf pairs modules in path order and cannot pair 1 with 2; protokit neither, and says which."""
+    two = "version: v2\nmodules:\n  - path: a\n  - path: b\n"
+    root = repo_with(
+        tmp_path / "repo",
+        {
+            "buf.yaml": two,
+            "a/shop/v1/a.proto": proto("shop.v1", "message A {\n  string id = 1;\n}\n"),
+            "b/other/v1/b.proto": proto("other.v1", "message B {\n  string id = 1;\n}\n"),
+        },
+    )
+    (root / "buf.yaml").write_text(two.replace("  - path: b\n", ""))
+    direct = subprocess.run(
+        [str(buf), "breaking", "--against", ".git#branch=main"], cwd=root, capture_output=True, text=True
+    )
+    assert "input contained 1 images, whereas against contained 2 images" in direct.stderr
+    with pytest.raises(ProtokitError) as err:
+        run_breaking(root, "main")
+    assert err.value.message.startswith("--against main (")
+    assert "working tree (a) with those of the baseline (a, b)" in err.value.message

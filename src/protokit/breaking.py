@@ -1,13 +1,17 @@
 """`protokit breaking --against REF`: buf's breaking rules image-vs-image, plus validation-contract rules.
 
 The current side is the working tree (uncommitted edits included). The baseline is a git ref
-(materialised with git archive), a directory, or an image file; baselines from git are cached by
-the tree hashes of their module directories, which git already knows.
+(its committed .proto files and buf.yaml, read from git's object store), a directory, or an image
+file; baselines from git are cached by the tree hashes of their module directories, which git
+already knows. Modules are compared pairwise as buf pairs them (see modulepairs), file by file by
+their names relative to the module root.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,11 +20,13 @@ from pathlib import Path
 from protokit import bufrun, cache, gitref, toolchain
 from protokit.bufbin import find_buf
 from protokit.compile import build_descriptor_set
-from protokit.config import BUF_YAML, Module, Project, load_project
+from protokit.config import BUF_WORK_YAML, BUF_YAML, Module, Project, load_project, module_dirs
 from protokit.errors import CompileError, ProtokitError
 from protokit.findings import Finding
 from protokit.image import project_image
-from protokit.sources import load_sources
+from protokit.imagediff import Image, Pruned, prune
+from protokit.modulepairs import pair_modules
+from protokit.sources import SourceSet, load_sources
 
 _IMPORTED = ("google/protobuf/", "google/api/", "google/rpc/", "google/type/", toolchain.VALIDATE_PROTO)
 
@@ -41,9 +47,13 @@ class BreakingResult:
 
 
 def _compile_baseline(root: Path, fallback: tuple[Module, ...], label: str) -> tuple[bytes, dict[str, list[str]]]:
-    project = load_project(root) if (root / BUF_YAML).is_file() else Project(root=root, modules=fallback)
+    configured = any((root / name).is_file() for name in _CONFIGS)
+    try:
+        project = load_project(root) if configured else Project(root=root, modules=fallback)
+    except ProtokitError as exc:
+        raise ProtokitError(f"the baseline {label}: {exc.message}") from None
     modules = tuple(m for m in project.modules if (root / m.path).is_dir())
-    project = Project(root=root, modules=modules, buf_yaml=project.buf_yaml)
+    project = dataclasses.replace(project, modules=modules)
     sources = load_sources(project)
     names: dict[str, list[str]] = {m.path: [] for m in modules}
     for name, f in sources.files.items():
@@ -71,29 +81,37 @@ def _store_baseline(key: str, image: bytes, names: dict[str, list[str]], label: 
 
 def load_baseline(project: Project, against: str) -> Baseline:
     target = Path(against)
-    if target.is_file():
-        return _image_baseline(project, target)
-    if target.is_dir():
+    if target.is_file() or target.is_dir():
+        tree = gitref.find(project.root, against)
+        if tree is not None:
+            raise ProtokitError(_ambiguous(against, target, tree))
+        if target.is_file():
+            return _image_baseline(project, target)
         image, names = _compile_baseline(target.resolve(), project.modules, against)
         key = cache.digest("dir", str(target.resolve()), image)
         return _store_baseline(key, image, names, against)
-    return _git_baseline(project, against)
+    return _git_baseline(against, gitref.resolve(project.root, against))
 
 
-def _git_baseline(project: Project, ref: str) -> Baseline:
-    tree = gitref.resolve(project.root, ref)
+def _ambiguous(against: str, target: Path, tree: gitref.GitTree) -> str:
+    """git's "ambiguous argument: both revision and filename", with the two ways out."""
+    ref = gitref.full_name(tree)
+    kinds = {"refs/heads/": "branch", "refs/tags/": "tag", "refs/remotes/": "remote branch"}
+    kind = next((k for prefix, k in kinds.items() if ref.startswith(prefix)), "commit")
+    path = against if against.startswith(("./", "../")) else f"./{against}"
+    what = "directory" if target.is_dir() else "file"
+    return (
+        f"--against {against} is ambiguous: both the {what} {path} and the git {kind} {tree.ref} ({ref}); "
+        f"pass --against {path} for the {what} or --against {ref} for the {kind}"
+    )
+
+
+def _git_baseline(ref: str, tree: gitref.GitTree) -> Baseline:
     label = f"{ref} ({tree.commit[:12]})"
-    buf_yaml = gitref.read_file(tree, BUF_YAML)
-    module_paths = [m.path for m in project.modules]
-    if buf_yaml is not None:
-        with tempfile.TemporaryDirectory(prefix="protokit-bufyaml-") as tmp:
-            (Path(tmp) / BUF_YAML).write_bytes(buf_yaml)
-            try:
-                module_paths = [m.path for m in _modules_at(Path(tmp))]
-            except ProtokitError as exc:
-                raise ProtokitError(f"{BUF_YAML} at {label} is invalid: {exc.message}") from None
-    trees = [f"{p}={gitref.tree_id(tree, p)}" for p in module_paths]
-    key = cache.digest("git", toolchain.fingerprint(), *trees, buf_yaml or b"")
+    configs = {name: data for name in _CONFIGS if (data := gitref.read_file(tree, name)) is not None}
+    module_dirs = _module_dirs_at(configs, label)
+    trees = [f"{p}={gitref.tree_id(tree, p)}" for p in module_dirs]
+    key = cache.digest("git-objects", toolchain.fingerprint(), *trees, *(x for item in configs.items() for x in item))
     store = cache.Store()
     record = store.get("baseline", key)
     path = cache.cache_dir() / "images" / f"baseline-{key}.binpb"
@@ -101,23 +119,33 @@ def _git_baseline(project: Project, ref: str) -> Baseline:
         return Baseline(path, json.loads(record), label)
     with tempfile.TemporaryDirectory(prefix="protokit-baseline-", dir=_scratch_dir()) as tmp:
         root = Path(tmp)
-        gitref.materialise(tree, [*module_paths, BUF_YAML], root)
-        for p in module_paths:
+        # The protos and the buf.yaml files of v1 modules; the module directories exist even if empty.
+        gitref.materialise(tree, module_dirs, root, lambda rel: rel.endswith(".proto") or _is_buf_yaml(rel))
+        for name, data in configs.items():
+            (root / name).write_bytes(data)
+        for p in module_dirs:
             (root / p).mkdir(parents=True, exist_ok=True)
-        image, names = _compile_baseline(root, tuple(Module(p) for p in module_paths), label)
+        image, names = _compile_baseline(root, (Module("."),), label)
     return _store_baseline(key, image, names, label)
 
 
-def _modules_at(root: Path) -> tuple[Module, ...]:
-    """Module paths from a buf.yaml without requiring the directories to exist."""
-    from protokit import yamlfile
+_CONFIGS = (BUF_YAML, BUF_WORK_YAML)
 
-    node = yamlfile.load(root / BUF_YAML, BUF_YAML)
-    top = node.value if isinstance(node.value, dict) else {}
-    modules = top.get("modules")
-    if modules is None or not isinstance(modules.value, list):
-        return (Module("."),)
-    return tuple(Module(str(plain_path)) for plain_path in (bufrun.plain(m).get("path", ".") for m in modules.value))
+
+def _is_buf_yaml(rel: str) -> bool:
+    return rel.rsplit("/", 1)[-1] == BUF_YAML
+
+
+def _module_dirs_at(configs: dict[str, bytes], label: str) -> list[str]:
+    """The directories of the baseline's modules, from its top-level config files alone (the directories
+    need not exist yet). Without config the directory itself is the one module, as in buf."""
+    with tempfile.TemporaryDirectory(prefix="protokit-bufyaml-") as tmp:
+        for name, data in configs.items():
+            (Path(tmp) / name).write_bytes(data)
+        try:
+            return [os.path.normpath(d) for d in module_dirs(Path(tmp))]
+        except ProtokitError as exc:
+            raise ProtokitError(f"the baseline {label}: {exc.message}") from None
 
 
 def _image_baseline(project: Project, path: Path) -> Baseline:
@@ -143,8 +171,6 @@ def _image_baseline(project: Project, path: Path) -> Baseline:
 
 
 def breaking(project: Project, against: str) -> BreakingResult:
-    from protokit import validate_breaking
-    from protokit.imagediff import prune
     from protokit.pyproject_config import load_protokit_config
 
     buf = find_buf()
@@ -152,48 +178,62 @@ def breaking(project: Project, against: str) -> BreakingResult:
     sources = load_sources(project)
     current_image = project_image(project, sources)
     baseline = load_baseline(project, against)
-    display = {name: f.display for name, f in sources.files.items()}
-    owned = {*sources.files, *(n for names in baseline.names.values() for n in names)}
-    pruned = prune(baseline.image.read_bytes(), current_image.read_bytes(), owned)
     result = BreakingResult([], baseline.label, len(sources.files))
     sections = bufrun.effective_sections(project, "breaking")
-    if not pruned.targets or pruned.only_additions:
+    jobs = _pairs_to_check(sources, current_image, baseline, sections)
+    if not jobs:
         # Nothing differs, or only new files: nothing can have broken, but a bad config is still an error.
         for section in sections:
             bufrun.check_config(buf, section, "breaking", project.root)
         return result
 
-    with tempfile.TemporaryDirectory(prefix="protokit-breaking-", dir=_scratch_dir()) as tmp:
-        base_path, cur_path = Path(tmp) / "baseline.binpb", Path(tmp) / "current.binpb"
-        base_path.write_bytes(pruned.baseline)
-        cur_path.write_bytes(pruned.current)
-
-        def run_module(section: bufrun.Section) -> list[Finding]:
-            module = section.module.path
-            if section.ignore_all or not baseline.names.get(module):
-                return []  # a new module breaks nothing
-            mine = {*(n for n, f in sources.files.items() if f.module == module), *baseline.names[module]}
-            names = [n for n in pruned.targets if n in mine]
-            if not names:
-                return []
-            args = ["breaking", str(cur_path), "--against", str(base_path), "--exclude-imports"]
-            args += ["--config", json.dumps(section.config), *bufrun.path_args(names)]
-            return [bufrun.to_finding(raw, section.module) for raw in bufrun.run_buf(buf, args, project.root)]
-
-        with ThreadPoolExecutor(max(1, len(sections))) as pool:
-            pending = [pool.submit(run_module, s) for s in sections]
-            own: list[Finding] = []
-            if extra.validate and pruned.baseline:
-                own = validate_breaking.compare(
-                    pruned.baseline,
-                    pruned.current,
-                    [n for n in pruned.targets if n in sources.files],
-                    lambda n: display.get(n, n),
-                    extra.except_,
-                )
-            findings = [f for job in pending for f in job.result()]
+    display = {name: f.display for name, f in sources.files.items()}
+    with (
+        tempfile.TemporaryDirectory(prefix="protokit-breaking-", dir=_scratch_dir()) as tmp,
+        ThreadPoolExecutor(len(jobs)) as pool,
+    ):
+        pending = [pool.submit(_run_buf, buf, project.root, Path(tmp) / str(i), *job) for i, job in enumerate(jobs)]
+        # protokit's own rules run here while buf runs in its processes.
+        own = [f for _, pruned in jobs for f in _validate(pruned, display, extra.except_)] if extra.validate else []
+        findings = [f for job in pending for f in job.result()]
     result.findings = sorted({*findings, *own})
     return result
+
+
+def _pairs_to_check(
+    sources: SourceSet, current_image: Path, baseline: Baseline, sections: list[bufrun.Section]
+) -> list[tuple[bufrun.Section, Pruned]]:
+    """Each pair of modules buf would compare, with the images it needs, unless nothing can have broken."""
+    current = {s.module.path: [n for n, f in sources.files.items() if f.module == s.module.path] for s in sections}
+    by_path = {s.module.path: s for s in sections}
+    old, new = Image.parse(baseline.image.read_bytes()), Image.parse(current_image.read_bytes())
+    jobs = []
+    for module, base_module in pair_modules(current, baseline.names, baseline.label):
+        pruned = prune(old, new, baseline.names[base_module], current[module])
+        if pruned.targets and not pruned.only_additions:
+            jobs.append((by_path[module], pruned))
+    return jobs
+
+
+def _run_buf(buf: Path, cwd: Path, scratch: Path, section: bufrun.Section, pruned: Pruned) -> list[Finding]:
+    """buf's findings for one pair of modules."""
+    if section.ignore_all:
+        return []
+    scratch.mkdir()
+    base_path, cur_path = scratch / "baseline.binpb", scratch / "current.binpb"
+    base_path.write_bytes(pruned.baseline)
+    cur_path.write_bytes(pruned.current)
+    args = ["breaking", str(cur_path), "--against", str(base_path), "--exclude-imports"]
+    args += ["--config", json.dumps(section.config), *bufrun.path_args(pruned.targets)]
+    return [bufrun.to_finding(raw, section.module) for raw in bufrun.run_buf(buf, args, cwd)]
+
+
+def _validate(pruned: Pruned, display: dict[str, str], disabled: tuple[str, ...]) -> list[Finding]:
+    """protokit's validation-contract findings for one pair of modules (`display`: the working tree's files)."""
+    from protokit import validate_breaking
+
+    files = [n for n in pruned.targets if n in display]
+    return validate_breaking.compare(pruned.baseline, pruned.current, files, display.__getitem__, disabled)
 
 
 def _scratch_dir() -> Path:

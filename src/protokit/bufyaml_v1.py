@@ -40,8 +40,25 @@ _BREAKING_KEYS = frozenset({"use", "except", "ignore", "ignore_only", "ignore_un
 _WORK_KEYS = frozenset({"version", "directories"})
 
 
+def workspace_dirs(root: Path) -> list[str]:
+    """buf.work.yaml's `directories`, checked but not required to exist."""
+    return [directory for directory, _ in _workspace(root)]
+
+
 def workspace_modules(root: Path) -> tuple[tuple[Module, ...], tuple[str, ...]]:
     """The modules of buf.work.yaml's directories, and the deps their buf.yaml files declare."""
+    modules: list[Module] = []
+    deps: list[str] = []
+    for directory, where in _workspace(root):
+        if not (root / directory).is_dir():
+            raise ConfigError(where, f'directory "{directory}" does not exist')
+        found, found_deps = module_files(root, directory, where)
+        modules.extend(found)
+        deps.extend(found_deps)
+    return tuple(modules), tuple(dict.fromkeys(deps))
+
+
+def _workspace(root: Path) -> list[tuple[str, Location]]:
     node = yamlfile.load(root / BUF_WORK_YAML, BUF_WORK_YAML)
     top = yamlfile.mapping(node, BUF_WORK_YAML, _WORK_KEYS)
     version = top.get("version")
@@ -49,17 +66,10 @@ def workspace_modules(root: Path) -> tuple[tuple[Module, ...], tuple[str, ...]]:
         raise ConfigError(version.where if version else Location(BUF_WORK_YAML, 1, 1), 'version must be "v1"')
     if "directories" not in top:
         raise ConfigError(Location(BUF_WORK_YAML, 1, 1), 'missing "directories"')
-    modules: list[Module] = []
-    deps: list[str] = []
-    for raw in yamlfile.string_list(top["directories"], "directories"):
-        where = top["directories"].where
-        directory = _inside(raw, where, "directory")
-        if not (root / directory).is_dir():
-            raise ConfigError(where, f'directory "{raw}" does not exist')
-        found, found_deps = module_files(root, directory, where)
-        modules.extend(found)
-        deps.extend(found_deps)
-    return tuple(modules), tuple(dict.fromkeys(deps))
+    where = top["directories"].where
+    return [
+        (_inside(raw, where, "directory"), where) for raw in yamlfile.string_list(top["directories"], "directories")
+    ]
 
 
 def module_files(root: Path, directory: str, where: Location) -> tuple[tuple[Module, ...], tuple[str, ...]]:

@@ -132,6 +132,23 @@ def load_project(root: Path) -> Project:
     return Project(root=root, modules=modules, buf_yaml=node, deps=_offline(deps, top.get("deps", node).where))
 
 
+def module_dirs(root: Path) -> list[str]:
+    """The module directories buf.work.yaml or buf.yaml name, checked as load_project checks them but
+    not required to exist: a git baseline reads them to know which directories to fetch."""
+    if (root / BUF_WORK_YAML).is_file():
+        from protokit import bufyaml_v1
+
+        return bufyaml_v1.workspace_dirs(root)
+    if not (root / BUF_YAML).is_file():
+        return ["."]
+    node = yamlfile.load(root / BUF_YAML, BUF_YAML)
+    version = node.value.get("version") if isinstance(node.value, dict) else None
+    if version is None or version.value != "v2":  # v1/v1beta1: the directory itself (roots lie inside)
+        return ["."]
+    top = yamlfile.mapping(node, BUF_YAML, _BUF_YAML_KEYS)
+    return [m.path for m in _modules(root, top["modules"], must_exist=False)] if "modules" in top else ["."]
+
+
 def _offline(deps: tuple[str, ...], where: Location) -> tuple[str, ...]:
     for dep in deps:
         if dep not in OFFLINE_DEPS:
@@ -143,7 +160,7 @@ def _offline(deps: tuple[str, ...], where: Location) -> tuple[str, ...]:
     return deps
 
 
-def _modules(root: Path, node: Node) -> tuple[Module, ...]:
+def _modules(root: Path, node: Node, must_exist: bool = True) -> tuple[Module, ...]:
     if not isinstance(node.value, list) or not node.value:
         raise ConfigError(node.where, "modules must be a non-empty list")
     modules = []
@@ -151,7 +168,7 @@ def _modules(root: Path, node: Node) -> tuple[Module, ...]:
         entry = yamlfile.mapping(item, "module", _MODULE_KEYS)
         if "path" not in entry:
             raise ConfigError(item.where, 'module is missing "path"')
-        path = _relative_dir(root, entry["path"], "module path")
+        path = _relative_dir(root, entry["path"], "module path", must_exist)
         excludes = _subdirs(root, entry, "excludes", "exclude", path)
         includes = _subdirs(root, entry, "includes", "include", path)
         modules.append(Module(path, excludes, includes, entry.get("lint"), entry.get("breaking"), entry["path"].where))
