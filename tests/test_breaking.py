@@ -204,19 +204,32 @@ def test_refs_sha_tag_and_head_relative(tmp_path: Path, protokit: Run) -> None:
 
 def test_directory_and_image_baselines(tmp_path: Path, protokit: Run) -> None:
     project = make_repo(tmp_path / "repo")
+    # A directory without buf.yaml is one module at its root, for buf and protokit: a copy of the module
+    # directory compares file by file; a copy of the whole project has every file under another name.
     baseline_dir = tmp_path / "baseline"
     (baseline_dir / "protos/shop/v1").mkdir(parents=True)
     (baseline_dir / FILE).write_text(BASE)
     (project / FILE).write_text(BASE.replace("  COLOR_BLUE = 2;\n", ""))
-    code, found = protokit_json(protokit, project, "--against", str(baseline_dir))
-    assert (code, [f["type"] for f in found]) == (1, ["ENUM_VALUE_NO_DELETE"])
+    for against in (baseline_dir / "protos", baseline_dir):
+        theirs = subprocess.run(
+            [str(BUF), "breaking", "--against", str(against), "--error-format", "json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        expected = sorted((f.get("path", ""), f["type"], f["message"]) for f in map(json.loads, theirs.stdout.splitlines()))
+        code, found = protokit_json(protokit, project, "--against", str(against))
+        assert (code, sorted((f.get("path", ""), f["type"], f["message"]) for f in found)) == (1, expected)
+        if against.name == "protos":
+            assert [t for _, t, _ in expected] == ["ENUM_VALUE_NO_DELETE"]
+    baseline_dir = baseline_dir / "protos"
     image = tmp_path / "base.binpb"
     subprocess.run(
         [
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"-I{baseline_dir / 'protos'}",
+            f"-I{baseline_dir}",
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={image}",

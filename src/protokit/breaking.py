@@ -87,7 +87,8 @@ def load_baseline(project: Project, against: str) -> Baseline:
             raise ProtokitError(_ambiguous(against, target, tree))
         if target.is_file():
             return _image_baseline(project, target)
-        image, names = _compile_baseline(target.resolve(), project.modules, against)
+        # Without a buf.yaml of its own the directory is one module at its root, as buf reads it.
+        image, names = _compile_baseline(target.resolve(), (Module("."),), against)
         key = cache.digest("dir", str(target.resolve()), image)
         return _store_baseline(key, image, names, against)
     return _git_baseline(against, gitref.resolve(project.root, against))
