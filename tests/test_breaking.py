@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,6 +203,10 @@ def test_refs_sha_tag_and_head_relative(tmp_path: Path, protokit: Run) -> None:
     assert protokit_json(protokit, project, "--against", "HEAD")[0] == 0
 
 
+def _summary(finding: dict[str, Any]) -> tuple[str, str, str]:
+    return finding.get("path", ""), finding["type"], finding["message"]
+
+
 def test_directory_and_image_baselines(tmp_path: Path, protokit: Run) -> None:
     project = make_repo(tmp_path / "repo")
     # A directory without buf.yaml is one module at its root, for buf and protokit: a copy of the module
@@ -217,9 +222,9 @@ def test_directory_and_image_baselines(tmp_path: Path, protokit: Run) -> None:
             capture_output=True,
             text=True,
         )
-        expected = sorted((f.get("path", ""), f["type"], f["message"]) for f in map(json.loads, theirs.stdout.splitlines()))
+        expected = sorted(_summary(f) for f in map(json.loads, theirs.stdout.splitlines()))
         code, found = protokit_json(protokit, project, "--against", str(against))
-        assert (code, sorted((f.get("path", ""), f["type"], f["message"]) for f in found)) == (1, expected)
+        assert (code, sorted(_summary(f) for f in found)) == (1, expected)
         if against.name == "protos":
             assert [t for _, t, _ in expected] == ["ENUM_VALUE_NO_DELETE"]
     baseline_dir = baseline_dir / "protos"
