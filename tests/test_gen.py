@@ -843,17 +843,17 @@ def test_gen_without_buf_gen_yaml(protokit: Run, project: Path) -> None:
     assert tree_bytes(project) == before
 
 
-def test_gen_rejects_buf_yaml_v1(protokit: Run, project: Path) -> None:
-    (project / "buf.yaml").write_text("version: v1\nbreaking:\n  use:\n    - FILE\nlint:\n  use:\n    - DEFAULT\n")
+def test_gen_reads_buf_yaml_v1beta1_roots(protokit: Run, project: Path) -> None:
+    """buf still reads v1beta1: its root is the module, and gen writes what it writes for the v2 file."""
+    (project / "buf.yaml").write_text("version: v1beta1\nbuild:\n  roots:\n    - protos\nlint:\n  use: [DEFAULT]\n")
+    gen_ok(protokit, project)
+    assert set(tree_bytes(project / "generated")) == EXPECTED_FILES
+
+
+def test_gen_rejects_roots_in_buf_yaml_v1_as_buf_does(protokit: Run, project: Path) -> None:
+    (project / "buf.yaml").write_text("version: v1\nbuild:\n  roots:\n    - protos\n")
     before = tree_bytes(project)
     cp = protokit("gen", cwd=project)
     assert_clean_error(cp)
-    assert 'buf.yaml:1:10: version "v1" is not supported' in cp.stderr, cp.stderr
+    assert "buf.yaml:4:5: build.roots cannot be set on version v1" in cp.stderr, cp.stderr
     assert tree_bytes(project) == before
-
-
-def test_gen_rejects_buf_yaml_v1_with_build_key(protokit: Run, project: Path) -> None:
-    (project / "buf.yaml").write_text("version: v1\nbuild:\n  roots:\n    - protos\n")
-    cp = protokit("gen", cwd=project)
-    assert_clean_error(cp)
-    assert 'buf.yaml:1:10: version "v1" is not supported' in cp.stderr, cp.stderr

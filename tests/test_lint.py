@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -164,9 +166,9 @@ def test_machine_formats(tmp_path: Path, protokit: Run) -> None:
     assert all(",title=" in line for line in github)
 
     junit = ET.fromstring(protokit("lint", "--format", "junit", cwd=project).stdout)
-    assert junit.tag == "testsuites"
-    assert int(junit.get("failures", "0")) == len(found)
-    assert {ts.get("name") for ts in junit} == {f.get("path", "(workspace)") for f in found}
+    assert junit.tag == "testsuites"  # buf's layout: tests/test_formats.py compares it with buf's bytes
+    assert sum(int(ts.get("failures", "0")) for ts in junit) == len(found)
+    assert {ts.get("name") for ts in junit} == {f["path"].removesuffix(".proto") for f in found}
 
     sarif = json.loads(protokit("lint", "--format", "sarif", cwd=project).stdout)
     assert sarif["version"] == "2.1.0"
@@ -311,3 +313,212 @@ def test_buf_runs_without_gc_up_to_a_memory_limit_unless_the_user_tuned_go(monke
     monkeypatch.delenv("GOGC")
     monkeypatch.setenv("GOMEMLIMIT", "2GiB")
     assert "GOGC" not in buf_env() and buf_env()["GOMEMLIMIT"] == "2GiB"
+
+
+# -- parity with buf: unused imports, columns, cross-file rules, errors, ignores, deps ---------------
+
+
+LintHere = Callable[[Path], list[dict[str, object]]]
+
+
+@pytest.fixture
+def lint_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LintHere:
+    """`protokit lint --format json` in this process (the library call the CLI makes): its own cache,
+    the pinned buf."""
+    monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(tmp_path / "lint-cache"))
+    monkeypatch.setenv("PROTOKIT_BUF", str(BUF))
+
+    def run(root: Path) -> list[dict[str, object]]:
+        from protokit import config
+        from protokit.lint import lint
+
+        return [f.to_json() for f in lint(config.load_project(root)).findings]
+
+    return run
+
+
+def _proto(package: str, body: str, head: str = 'syntax = "proto3";\n\n') -> str:
+    return f"{head}package {package};\n\n{body}"
+
+
+IMPORT_CASES = {
+    "protos/x/v1/c.proto": _proto(
+        "x.v1", "message T {\n  string s = 1;\n}\n\nenum E {\n  E_UNSPECIFIED = 0;\n  E_ONE = 1;\n}\n"
+    ),
+    "protos/x/v1/b.proto": _proto(
+        "x.v1",
+        'import public "x/v1/c.proto";\nimport "google/protobuf/descriptor.proto";\n\n'
+        "extend google.protobuf.FileOptions {\n  E eopt = 50001;\n}\n",
+    ),
+    # T through b's public import: b is used.
+    "protos/x/v1/a1.proto": _proto("x.v1", 'import "x/v1/b.proto";\n\nmessage A1 {\n  T t = 1;\n}\n'),
+    # T imported directly too: buf credits c and reports b (protoc counts both as used).
+    "protos/x/v1/a2.proto": _proto(
+        "x.v1", 'import "x/v1/b.proto";\nimport "x/v1/c.proto";\n\nmessage A2 {\n  T t = 1;\n}\n'
+    ),
+    # An enum value in an option value uses nothing for buf (protoc counts c as used).
+    "protos/x/v1/a3.proto": _proto(
+        "x.v1", 'import "x/v1/b.proto";\nimport "x/v1/c.proto";\n\noption (x.v1.eopt) = E_ONE;\n'
+    ),
+    # A custom option does not use descriptor.proto for buf (protoc counts it as used); empty is unused
+    # for both, and a file without a syntax statement is buf's SYNTAX_SPECIFIED.
+    "protos/x/v1/a4.proto": _proto(
+        "x.v1",
+        'import "google/protobuf/descriptor.proto";\nimport "google/protobuf/empty.proto";\n'
+        'import weak "google/protobuf/any.proto";\nimport "x/v1/b.proto";\n\noption (x.v1.eopt) = E_ONE;\n',
+        head="",
+    ),
+}
+
+
+def test_unused_imports_are_reported_as_buf_reports_them(tmp_path: Path, lint_here: LintHere) -> None:
+    """IMPORT_USED reads the unused imports buf's image records (protoc's descriptor set has none)."""
+    project = make(tmp_path / "p", BUF_YAML.replace("    - COMMENTS\n", ""), IMPORT_CASES)
+    expected = buf_lint(project)
+    assert sum(f["type"] == "IMPORT_USED" for f in expected) == 5
+    assert any(f["type"] == "SYNTAX_SPECIFIED" for f in expected)
+    assert from_buf(lint_here(project)) == expected
+
+
+COLUMNS = """\
+syntax = "proto3";
+
+package shop.v1;
+
+message Item {
+\tstring BadName = 1;
+  /* é */ string AlsoBad = 2;
+  /* 日本 */ string None = 3;
+\t/* ü */\tstring True = 4;
+}
+"""
+
+
+def test_columns_after_tabs_and_non_ascii_are_bufs(tmp_path: Path, lint_here: LintHere) -> None:
+    """protoc counts bytes with tab stops of 8, buf terminal cells with tab stops of 4: buf's findings
+    relayed through protokit's image and protokit's own (PY) findings carry buf's columns."""
+    files = {"protos/shop/v1/item.proto": COLUMNS}
+    project = make(tmp_path / "p", BUF_YAML.replace("    - COMMENTS\n", ""), files)
+    expected = buf_lint(project)
+    found = lint_here(project)
+    assert from_buf(found) == expected
+    at = {(f["start_line"], f["start_column"], f["end_column"]) for f in expected}
+    # protoc's would be 16, 19, 23 and 32: bytes, with tab stops of 8
+    assert {(6, 12, 19), (7, 18, 25), (8, 21, 25), (9, 20, 24)} <= at
+    keywords = [f for f in found if f["type"] == "PY_NAME_KEYWORD"]
+    assert len(keywords) == 2  # None and True, where buf puts its finding on the same names
+    for f in keywords:
+        assert (f["start_line"], f["start_column"], f["end_column"]) in at
+
+
+def test_cross_file_rules_stay_right_on_warm_runs(tmp_path: Path, lint_here: LintHere) -> None:
+    """RPC_REQUEST_RESPONSE_UNIQUE and STABLE_PACKAGE_NO_IMPORT_UNSTABLE compare files of different
+    components: an edit must bring their findings, a revert take them away, as buf on the directory."""
+    from protokit import config
+    from protokit.lint import lint
+
+    empty = 'import "google/protobuf/empty.proto";\n\n'
+    a = _proto(
+        "a.v1",
+        f'import "c/v1beta1/c.proto";\n{empty}service AService {{\n'
+        "  rpc Ping(google.protobuf.Empty) returns (PingResponse);\n}\n\n"
+        "message PingResponse {\n  c.v1beta1.C c = 1;\n}\n",
+    )
+    b = _proto(
+        "b.v1",
+        f"{empty}service BService {{\n  rpc Pong(PongRequest) returns (PongResponse);\n}}\n\n"
+        "message PongRequest {}\n\nmessage PongResponse {\n  google.protobuf.Empty nothing = 1;\n}\n",
+    )
+    c = _proto("c.v1beta1", "message C {}\n")
+    files = {"protos/a/v1/a.proto": a, "protos/b/v1/b.proto": b, "protos/c/v1beta1/c.proto": c}
+    yaml = BUF_YAML.replace("    - COMMENTS\n", "    - STABLE_PACKAGE_NO_IMPORT_UNSTABLE\n")
+    project = make(tmp_path / "p", yaml, files)
+    b_file = project / "protos/b/v1/b.proto"
+
+    def check(rules: set[str]) -> None:
+        expected = buf_lint(project)
+        assert {f["type"] for f in expected} >= rules
+        assert from_buf(lint_here(project)) == expected
+
+    check({"STABLE_PACKAGE_NO_IMPORT_UNSTABLE"})  # cold
+    b_file.write_text(b.replace("rpc Pong(PongRequest)", "rpc Pong(google.protobuf.Empty)"))
+    check({"RPC_REQUEST_RESPONSE_UNIQUE", "STABLE_PACKAGE_NO_IMPORT_UNSTABLE"})  # warm: a from the cache
+    b_file.write_text(b)
+    expected = buf_lint(project)
+    assert "RPC_REQUEST_RESPONSE_UNIQUE" not in {f["type"] for f in expected}
+    check(set())
+    # Unchanged: everything from the cache.
+    assert lint(config.load_project(project)).linted == 0
+
+
+def _positions(text: str, sep: str) -> list[tuple[str, int, int]]:
+    lines = [re.match(rf"^(.+?\.proto):(\d+):(\d+):{sep}", line) for line in text.splitlines()]
+    return [(m[1], int(m[2]), int(m[3])) for m in lines if m]
+
+
+def test_compile_errors_one_line_per_problem_where_buf_puts_them(tmp_path: Path, protokit: Run) -> None:
+    """Two missing imports (at their import statements) and a syntax error after a tab and a
+    non-ASCII character in another file: buf's lines, positions and count; nothing else on stderr."""
+    files = {
+        "protos/shop/v1/item.proto": _proto(
+            "shop.v1", 'import "shop/v1/missing.proto";\nimport "google/protobuf/nope.proto";\n\nmessage Item {}\n'
+        ),
+        "protos/shop/v1/thing.proto": _proto(
+            "shop.v1", "message Thing {\n  string x = 1 // é\n\t/* é */ int32 y = 2;\n}\n"
+        ),
+    }
+    project = make(tmp_path / "p", files=files)
+    built = subprocess.run([str(BUF), "build"], cwd=project, capture_output=True, text=True)
+    assert built.returncode == 100
+    expected = _positions(built.stderr + built.stdout, "")
+    assert expected == [
+        ("protos/shop/v1/item.proto", 5, 1),
+        ("protos/shop/v1/item.proto", 6, 1),
+        ("protos/shop/v1/thing.proto", 7, 11),
+    ]
+    proc = protokit("lint", cwd=project)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert _positions(proc.stderr, " ") == expected and len(lines) == len(expected), proc.stderr
+    assert lines[0] == 'protos/shop/v1/item.proto:5:1: imported file "shop/v1/missing.proto" does not exist'
+
+
+@pytest.mark.parametrize("ignored", ["protos/vendor", "./protos/vendor/"])
+def test_buf_yaml_ignore_silences_py_rules(tmp_path: Path, lint_here: LintHere, ignored: str) -> None:
+    """buf.yaml's lint.ignore (relative to buf.yaml's directory, cleaned as buf cleans it) covers
+    protokit's PY findings in vendored protos as it covers buf's."""
+    keyword = "message Thing {\n  string from = 1;\n  string BadName = 2;\n}\n"
+    files = {
+        "protos/vendor/v1/vendor.proto": _proto("vendor.v1", keyword),
+        "protos/a/v1/a.proto": _proto("a.v1", keyword),
+    }
+    project = make(tmp_path / "p", BUF_YAML.replace("    - COMMENTS\n", "") + f"  ignore:\n    - {ignored}\n", files)
+    found = lint_here(project)
+    assert from_buf(found) == buf_lint(project)
+    assert {f["path"] for f in found} == {"protos/a/v1/a.proto"}
+    assert {f["type"] for f in found if f["source"] == "protokit"} == {"PY_NAME_KEYWORD"}
+
+
+def test_googleapis_imports_need_the_dependency_declared(tmp_path: Path, protokit: Run) -> None:
+    """As in buf, a googleapis import resolves only with buf.build/googleapis/googleapis in deps:;
+    without it: exit 2 at the import statement, naming the deps: line to add."""
+    status = _proto(
+        "shop.v1",
+        'import "google/rpc/status.proto";\n\n// Item.\nmessage Item {\n  // S.\n  google.rpc.Status s = 1;\n}\n',
+    )
+    project = make(tmp_path / "p", "version: v2\nmodules:\n  - path: protos\n", {"protos/shop/v1/item.proto": status})
+    built = subprocess.run([str(BUF), "lint"], cwd=project, capture_output=True, text=True)
+    assert built.returncode == 100 and "imported file does not exist" in built.stdout + built.stderr
+    proc = protokit("lint", cwd=project)
+    assert proc.returncode == 2
+    assert _positions(proc.stderr, " ") == _positions(built.stdout + built.stderr, "")
+    assert proc.stderr.splitlines()[0].startswith(
+        'protos/shop/v1/item.proto:5:1: imported file "google/rpc/status.proto" does not exist'
+    )
+    assert '"- buf.build/googleapis/googleapis"' in proc.stderr
+    (project / "buf.yaml").write_text(
+        "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/googleapis/googleapis\n"
+    )
+    proc = protokit("lint", cwd=project)
+    assert proc.returncode == 0, proc.stderr  # served offline, where buf would need the registry

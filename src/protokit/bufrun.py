@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _rewrite(paths: Sequence[str], module: Module) -> tuple[list[str], bool]:
     prefix = "" if module.path == "." else module.path + "/"
     out, whole_module = [], False
     for p in paths:
-        p = p.rstrip("/")
+        p = posixpath.normpath(p)  # buf cleans the paths: "./protos/a/" is "protos/a"
         if p == module.path:
             whole_module = True
         elif not prefix or p.startswith(prefix):

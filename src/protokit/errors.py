@@ -46,4 +46,8 @@ class ConfigError(ProtokitError):
 
 
 class CompileError(ProtokitError):
-    """protoc rejected the inputs; lines carry its diagnostics with repo-relative paths."""
+    """protoc rejected the inputs; `lines` are its diagnostics, one per problem, with project-relative
+    paths. The first is also the message, so a report prints each problem once and nothing else."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines[0] if lines else "compilation failed", lines)

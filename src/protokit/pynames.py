@@ -25,7 +25,7 @@ def _site_dirs() -> tuple[Path, ...]:
 
 
 def installed_kind(name: str) -> str | None:
-    """"package" (a regular package or a module), "namespace" (a directory without __init__.py) or None,
+    """ "package" (a regular package or a module), "namespace" (a directory without __init__.py) or None,
     for a top-level name in site-packages. Generated trees on sys.path never count."""
     for site in _site_dirs():
         directory = site / name
