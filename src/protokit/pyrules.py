@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto, FileDescriptorProto
 
@@ -94,12 +94,21 @@ class LintContext:
         return self._elements[file.name]
 
 
+class Hit(NamedTuple):
+    """What a check found: the file, the element's span (None: the start of the file) and the message.
+    The runner makes it a Finding under the rule's ID."""
+
+    file: FileDescriptorProto
+    span: list[int] | None
+    message: str
+
+
 @dataclass(frozen=True)
 class Rule:
     """A PY rule's handler; its category and purpose are in the registry (protokit.rules)."""
 
     id: str
-    check: Callable[[LintContext], Iterable[Finding]]
+    check: Callable[[LintContext], Iterable[Hit]]
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -209,32 +218,30 @@ def _file_name_problems(file_name: str) -> list[str]:
     return problems
 
 
-def check_file_name_importable(ctx: LintContext) -> Iterator[Finding]:
+def check_file_name_importable(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         problems = _file_name_problems(file.name)
         if not problems:
             continue
-        yield at_location(
-            ctx.display(file.name),
+        yield Hit(
+            file,
             ctx.file_span(file),
-            "PY_FILE_NAME_IMPORTABLE",
             f'file name "{file.name}" does not map to an importable Python module as written: '
             f"{'; '.join(problems)} (generated module: {module_name(file.name)}); rename the file and its "
             "directories to lower_snake_case names that are valid Python identifiers and not keywords",
         )
 
 
-def check_package_keyword(ctx: LintContext) -> Iterator[Finding]:
+def check_package_keyword(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         bad = [seg for seg in file.package.split(".") if seg in _KEYWORDS] if file.package else []
         if not bad:
             continue
         dotted = file.package
         segments = ", ".join(f'"{seg}"' for seg in bad)
-        yield at_location(
-            ctx.display(file.name),
+        yield Hit(
+            file,
             ctx.span(file, _PACKAGE),
-            "PY_PACKAGE_KEYWORD",
             f'package "{dotted}" has the Python keyword segment {segments}: with the '
             f"package as the directory (buf's PACKAGE_DIRECTORY_MATCH) generated imports such as "
             f'"from {dotted} import x_pb2" are a syntax error, and betterproto2 names its modules after '
@@ -269,23 +276,22 @@ def _keyword_why(element: _Element, module: str) -> str:
     return f"{element.attribute} is a syntax error, so the extension is reachable only through getattr()"
 
 
-def check_name_keyword(ctx: LintContext) -> Iterator[Finding]:
+def check_name_keyword(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         module = module_name(file.name)
         for element in ctx.elements(file):
             # A oneof name is only ever a string (WhichOneof("import")), never an attribute: harmless.
             if element.kind == "oneof" or element.name not in _KEYWORDS:
                 continue
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, element.path),
-                "PY_NAME_KEYWORD",
                 f'{element.kind} "{element.full_name}" is named after the Python keyword "{element.name}": '
                 f"{_keyword_why(element, module)}; rename it",
             )
 
 
-def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
+def check_name_shadows_generated(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         module = module_name(file.name)
         for element in ctx.elements(file):
@@ -306,16 +312,15 @@ def check_name_shadows_generated(ctx: LintContext) -> Iterator[Finding]:
                 )
             else:
                 why = "mypy-protobuf defines a Global___<Name> type alias for every top-level message and enum"
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, element.path),
-                "PY_NAME_SHADOWS_GENERATED",
                 f'{element.kind} "{element.full_name}" becomes the module global {module}.{name}, a name the '
                 f"generated module uses itself: {why}; rename it",
             )
 
 
-def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Finding]:
+def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         for element in ctx.elements(file):
             name = element.name
@@ -323,17 +328,16 @@ def check_enum_value_shadows_wrapper(ctx: LintContext) -> Iterator[Finding]:
                 name in _ENUM_WRAPPER_ATTRS or (name.startswith("__") and name.endswith("__"))
             ):
                 continue
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, element.path),
-                "PY_ENUM_VALUE_SHADOWS_WRAPPER",
                 f'enum value "{element.full_name}" has the name of an attribute of protobuf\'s EnumTypeWrapper: '
                 f"{element.attribute} is the wrapper's own attribute, not the value, and mypy-protobuf leaves "
                 "the value out of the enum's stub class; rename it (UPPER_SNAKE_CASE with the enum's prefix)",
             )
 
 
-def check_module_collision(ctx: LintContext) -> Iterator[Finding]:
+def check_module_collision(ctx: LintContext) -> Iterator[Hit]:
     by_module: dict[str, list[FileDescriptorProto]] = defaultdict(list)
     for file in ctx.files:
         by_module[module_path(file.name)].append(file)
@@ -342,23 +346,21 @@ def check_module_collision(ctx: LintContext) -> Iterator[Finding]:
             continue
         for file in files:
             others = ", ".join(f'"{ctx.display(o.name)}"' for o in files if o is not file)
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.file_span(file),
-                "PY_MODULE_COLLISION",
                 f'"{file.name}" generates the same Python module {path}_pb2.py as {others} (protoc turns "-" '
                 'into "_" and "." into "/"): one overwrites the other; rename one of the files',
             )
 
 
-def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
+def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         first_package = file.package.split(".")[0] if file.package else ""
         if first_package in _STDLIB:
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, _PACKAGE),
-                "PY_PACKAGE_SHADOWS_STDLIB",
                 f'package "{file.package}" starts with "{first_package}", a Python standard-library module: with '
                 "the package as the directory (buf's PACKAGE_DIRECTORY_MATCH) the generated code becomes a "
                 f'top-level Python package "{first_package}" that shadows the standard library (or is shadowed '
@@ -367,17 +369,16 @@ def check_package_shadows_stdlib(ctx: LintContext) -> Iterator[Finding]:
         parts = module_path(file.name).split("/")
         first_dir = parts[0] if len(parts) > 1 else ""
         if first_dir in _STDLIB and first_dir != first_package:
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.file_span(file),
-                "PY_PACKAGE_SHADOWS_STDLIB",
                 f'directory "{first_dir}" of "{file.name}" becomes a top-level Python package "{first_dir}" '
                 "in the generated code, shadowing (or shadowed by) the standard-library module of that name; "
                 "move the file under a directory named after your organisation or project",
             )
 
 
-def check_name_shadows_message_api(ctx: LintContext) -> Iterator[Finding]:
+def check_name_shadows_message_api(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         for element in ctx.elements(file):
             # Members of a message class: fields, nested messages and enums, and the values of nested
@@ -387,26 +388,24 @@ def check_name_shadows_message_api(ctx: LintContext) -> Iterator[Finding]:
             if not (member or nested_value) or element.name not in _MESSAGE_API:
                 continue
             message = element.owner.rsplit(".", 1)[0] if nested_value else element.owner
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, element.path),
-                "PY_NAME_SHADOWS_MESSAGE_API",
                 f'{element.kind} "{element.full_name}" has the name of protobuf\'s Message.{element.name}: on '
                 f"{message} it hides that method (generated code, json_format and text_format call it), or the "
                 "method hides it; rename it",
             )
 
 
-def check_package_shadows_dependency(ctx: LintContext) -> Iterator[Finding]:
+def check_package_shadows_dependency(ctx: LintContext) -> Iterator[Hit]:
     for file in ctx.files:
         first = file.package.split(".")[0] if file.package else ""
         if not first or first in _STDLIB or installed_module(module_path(file.name)):
             continue  # the standard library has its own rule; an installed copy of this code is no clash
         if first in ALWAYS_REGULAR or installed_kind(first) == "package":
-            yield at_location(
-                ctx.display(file.name),
+            yield Hit(
+                file,
                 ctx.span(file, _PACKAGE),
-                "PY_PACKAGE_SHADOWS_DEPENDENCY",
                 f'package "{file.package}" starts with "{first}", a regular top-level package of an installed '
                 f"distribution: Python finds that package's {first}/__init__.py before the generated directory, "
                 f'so "import {first}.{file.package.split(".", 1)[-1]}" fails (or, with an __init__.py, the '
@@ -431,10 +430,10 @@ def run(files: Sequence[FileDescriptorProto], display: Callable[[str], str], con
     """Apply the rules `config` selects to `files`; drop ignored findings; sorted by path and position."""
     ctx = LintContext(tuple(files), display)
     findings = [
-        finding
+        at_location(display(hit.file.name), hit.span, rule.id, hit.message)
         for rule in RULES
         if config.selects(rule.id)
-        for finding in rule.check(ctx)
-        if not config.ignores(rule.id, finding.path)
+        for hit in rule.check(ctx)
+        if not config.ignores(rule.id, display(hit.file.name))
     ]
     return sorted(findings)
