@@ -76,12 +76,18 @@ class _SymbolIndex:
         return self._extensions.get((extendee, number))
 
 
-def _all_extensions(file: FileDescriptorProto) -> Iterator[descriptor_pb2.FieldDescriptorProto]:
-    yield from file.extension
+def _messages(file: FileDescriptorProto) -> Iterator[descriptor_pb2.DescriptorProto]:
+    """Every message of the file, nested ones included."""
     stack = list(file.message_type)
     while stack:
         message = stack.pop()
         stack.extend(message.nested_type)
+        yield message
+
+
+def _all_extensions(file: FileDescriptorProto) -> Iterator[descriptor_pb2.FieldDescriptorProto]:
+    yield from file.extension
+    for message in _messages(file):
         yield from message.extension
 
 
@@ -146,10 +152,7 @@ def _options(file: FileDescriptorProto) -> Iterator[Message]:
         yield service.options
         yield from (method.options for method in service.method)
     yield from (ext.options for ext in file.extension)
-    stack = list(file.message_type)
-    while stack:
-        message = stack.pop()
-        stack.extend(message.nested_type)
+    for message in _messages(file):
         yield message.options
         yield from (field.options for field in (*message.field, *message.extension))
         yield from (oneof.options for oneof in message.oneof_decl)
@@ -158,10 +161,7 @@ def _options(file: FileDescriptorProto) -> Iterator[Message]:
 
 def _enums(file: FileDescriptorProto) -> Iterator[descriptor_pb2.EnumDescriptorProto]:
     yield from file.enum_type
-    stack = list(file.message_type)
-    while stack:
-        message = stack.pop()
-        stack.extend(message.nested_type)
+    for message in _messages(file):
         yield from message.enum_type
 
 
