@@ -53,6 +53,9 @@ TARGETS = {
     "version_cpu_seconds": ("<=", 0.15),
     "lint_ratio": ("<=", 1.0),
     "lint_edit_ratio": ("<=", 1.0),
+    "lint_warm_ratio": ("<=", 1.0),
+    "lint_small_warm_ratio": ("<=", 0.7),
+    "lint_small_cold_ratio": ("<=", 1.2),
     "breaking_cold_ratio": ("<=", 0.8),
     "breaking_cached_ratio": ("<=", 0.5),
     "new_service_seconds": ("<=", 3.0),
@@ -140,13 +143,14 @@ def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str
     victim.write_text(victim.read_text().replace("string name = 2;", "int64 name = 2;"))
     cache = Path(env["PROTOKIT_CACHE_DIR"])
     findings = (0, 1, 100)
-    lint_p, lint_e, lint_b, cold_p, cold_b, cached_p = [], [], [], [], [], []
+    lint_p, lint_w, lint_e, lint_b, cold_p, cold_b, cached_p = [], [], [], [], [], [], []
     edited = root / "protos" / names[2 * len(names) // 3]
     original = edited.read_text()
     for i in range(repeat):
         shutil.rmtree(cache, ignore_errors=True)
         lint_p.append(timed([protokit, "lint"], root, env, findings))
         lint_b.append(timed([buf, "lint"], root, env, findings))
+        lint_w.append(timed([protokit, "lint"], root, env, findings))  # nothing changed: the cache answers
         # The everyday case: lint again after editing one file (protokit re-lints what it affects).
         edited.write_text(original.replace("// Display name.", f"// Display name, edit {i}."))
         lint_e.append(timed([protokit, "lint"], root, env, findings))
@@ -159,6 +163,7 @@ def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str
         "lint_seconds": statistics.median(lint_p),
         "lint_buf_seconds": statistics.median(lint_b),
         "lint_ratio": statistics.median(lint_p) / statistics.median(lint_b),
+        "lint_warm_ratio": statistics.median(lint_w) / statistics.median(lint_b),
         "lint_edit_seconds": statistics.median(lint_e),
         "lint_edit_ratio": statistics.median(lint_e) / statistics.median(lint_b),
         "breaking_cold_seconds": statistics.median(cold_p),
@@ -166,6 +171,55 @@ def bench_lint_breaking(root: Path, names: list[str], repeat: int, env: dict[str
         "breaking_cold_ratio": statistics.median(cold_p) / b,
         "breaking_cached_seconds": statistics.median(cached_p),
         "breaking_cached_ratio": statistics.median(cached_p) / b,
+    }
+
+
+SMALL_PROTO = """\
+syntax = "proto3";
+
+package shop.v1;
+
+// Items on sale.
+service ItemService {
+  // Gets one item.
+  rpc GetItem(GetItemRequest) returns (GetItemResponse);
+  // Lists items.
+  rpc ListItems(ListItemsRequest) returns (ListItemsResponse);
+  // Creates an item.
+  rpc CreateItem(CreateItemRequest) returns (CreateItemResponse);
+  // Deletes an item.
+  rpc DeleteItem(DeleteItemRequest) returns (DeleteItemResponse);
+}
+""" + "".join(
+    f"\n// {m}.\nmessage {m} {{\n  // The id.\n  string id = 1;\n}}\n"
+    for m in (
+        "GetItemRequest", "GetItemResponse", "ListItemsRequest", "ListItemsResponse",
+        "CreateItemRequest", "CreateItemResponse", "DeleteItemRequest", "DeleteItemResponse",
+    )
+)  # fmt: skip
+
+
+def bench_small_lint(repeat: int, base: str | None) -> dict[str, float]:
+    """A team's everyday project: one file, four RPCs. Cold (empty cache) and warm, interleaved with buf."""
+    with tempfile.TemporaryDirectory(prefix="protokit-small-", dir=base) as tmp:
+        root = Path(tmp)
+        (root / "protos/shop/v1").mkdir(parents=True)
+        (root / "protos/shop/v1/item_service.proto").write_text(SMALL_PROTO)
+        (root / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\nlint:\n  use: [STANDARD]\n")
+        cache = root / "cache"
+        env = {**os.environ, "PROTOKIT_CACHE_DIR": str(cache), "NO_COLOR": "1", "BUF_CACHE_DIR": str(root / "bc")}
+        protokit, buf = [str(BIN / "protokit"), "lint"], [str(BIN / "buf"), "lint"]
+        cold, warm, theirs = [], [], []
+        for _ in range(max(repeat, 9)):
+            shutil.rmtree(cache, ignore_errors=True)
+            cold.append(timed(protokit, root, env))
+            theirs.append(timed(buf, root, env))
+            warm.append(timed(protokit, root, env))
+    b = statistics.median(theirs)
+    return {
+        "lint_small_buf_seconds": b,
+        "lint_small_cold_ratio": statistics.median(cold) / b,
+        "lint_small_warm_ratio": statistics.median(warm) / b,
     }
 
 
@@ -246,6 +300,7 @@ def main() -> None:
         results.update(bench_help(max(args.repeat, 9), env))
         shutil.rmtree(root / "generated", ignore_errors=True)
         results.update(bench_lint_breaking(root, names, args.repeat, env))
+    results.update(bench_small_lint(args.repeat, base))
     results.update(bench_new_service(args.repeat, base))
     results.update(bench_runtime(args.repeat))
 
