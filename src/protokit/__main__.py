@@ -1,3 +1,3 @@
-from protokit.cli import main
+from protokit.entry import main
 
 main()

@@ -91,18 +91,22 @@ def lint(
     list_rules: Annotated[bool, typer.Option("--list-rules", help=_LIST_RULES_HELP)] = False,
 ) -> None:
     """Lint the protos: buf's rules and protokit's PY rules. buf.yaml picks buf's; PY rules check Python targets."""
-    from protokit import formats
+    from protokit import formats, lintanswer
     from protokit import lint as lint_lib
 
     if list_rules:
         _list_rules("lint", fmt)
         return
     chosen = _finding_format(fmt, "lint")
+    answer_key = lintanswer.key(sys.argv[2:])  # before linting: what is read after can only be newer
     project = _project()
     result = lint_lib.lint(project, paths or [])
-    formats.render(result.findings, chosen, "lint", result.files, project)
-    if result.findings:
-        raise typer.Exit(EXIT_FINDINGS)
+    output = formats.render(result.findings, chosen, "lint", result.files, project)
+    sys.stdout.write(output)
+    code = EXIT_FINDINGS if result.findings else 0
+    lintanswer.remember(answer_key, output, code)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -135,7 +139,9 @@ def breaking(
     chosen = _finding_format(fmt, "breaking")
     project = _project()
     result = breaking_lib.breaking(project, against)
-    formats.render(result.findings, chosen, f"breaking against {result.against}", result.files, project)
+    sys.stdout.write(
+        formats.render(result.findings, chosen, f"breaking against {result.against}", result.files, project)
+    )
     if result.findings:
         raise typer.Exit(EXIT_FINDINGS)
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from protokit import yamlfile
 from protokit.errors import ConfigError, Location, ProtokitError
-from protokit.yamlfile import Node
 
-BUF_YAML = "buf.yaml"
-BUF_GEN_YAML = "buf.gen.yaml"
-BUF_WORK_YAML = "buf.work.yaml"
+# Re-exported: the rest of protokit finds them here, with the rest of the configuration.
+from protokit.projectroot import BUF_GEN_YAML as BUF_GEN_YAML
+from protokit.projectroot import BUF_WORK_YAML as BUF_WORK_YAML
+from protokit.projectroot import BUF_YAML as BUF_YAML
+from protokit.projectroot import find_root as find_root
+from protokit.yamlfile import Node
 
 # Dependencies protokit serves offline from installed wheels instead of the Buf Schema Registry.
 OFFLINE_DEPS = frozenset({"buf.build/bufbuild/protovalidate", "buf.build/googleapis/googleapis"})
@@ -96,16 +98,6 @@ class Project:
             return path.resolve().relative_to(self.root).as_posix()
         except ValueError:
             return str(path)
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding buf.yaml (or buf.gen.yaml); without one,
-    `start` itself, a single module with buf's defaults (as buf does)."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if any((candidate / name).is_file() for name in (BUF_WORK_YAML, BUF_YAML, BUF_GEN_YAML)):
-            return candidate
-    return start
 
 
 def load_project(root: Path) -> Project:

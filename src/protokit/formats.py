@@ -119,13 +119,20 @@ def _source(rule_id: str, findings: Sequence[Finding]) -> str:
     return next(f.source for f in findings if f.type == rule_id)
 
 
-def render_text(findings: Sequence[Finding], what: str, files: int) -> None:
-    """Grouped by file, rule ID shown; a summary line last."""
+def render_text(findings: Sequence[Finding], what: str, files: int) -> str:
+    """Grouped by file, rule ID shown; a summary line last. Styled as stdout takes it (colour on a
+    terminal, plain in a pipe), returned rather than printed so a warm run can replay it."""
     from rich.markup import escape
 
     from protokit.report import stdout_console
 
     console = stdout_console()
+    with console.capture() as captured:
+        _print_text(console, findings, what, files, escape)
+    return captured.get()
+
+
+def _print_text(console: Any, findings: Sequence[Finding], what: str, files: int, escape: Any) -> None:
     for path, group in groupby(sorted(findings, key=lambda f: (f.path, f)), key=lambda f: f.path):
         console.print(f"[bold underline]{escape(path or '(workspace)')}[/]")
         for f in group:
@@ -140,15 +147,12 @@ def render_text(findings: Sequence[Finding], what: str, files: int) -> None:
         console.print(f"[green]✓[/] {what}: no findings ({files} files)")
 
 
-def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: int, project: Project) -> None:
-    import sys
-
+def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: int, project: Project) -> str:
+    """The findings in `fmt`, as text to write to stdout."""
     from protokit import bufformats
 
-    if fmt is FindingFormat.text:
-        render_text(findings, what, files)
-        return
     writers: dict[FindingFormat, Callable[[], str]] = {
+        FindingFormat.text: lambda: render_text(findings, what, files),
         FindingFormat.json: lambda: to_json_lines(findings),
         FindingFormat.github: lambda: to_github(findings),
         FindingFormat.sarif: lambda: to_sarif(findings, rule_purposes()),
@@ -158,7 +162,7 @@ def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: in
         FindingFormat.gitlab_code_quality: lambda: bufformats.to_gitlab_code_quality(findings),
         FindingFormat.config_ignore_yaml: lambda: bufformats.to_ignore_yaml(findings, project),
     }
-    sys.stdout.write(writers[fmt]())
+    return writers[fmt]()
 
 
 def rule_purposes() -> dict[str, str]:
