@@ -189,3 +189,19 @@ def test_policies_and_plugins_run_in_buf(tmp_path: Path, protokit: Run) -> None:
     assert 'plugin "buf-plugin-missing" failed' in buf_failure(missing)
     failed = protokit("lint", cwd=missing)
     assert failed.returncode == 2 and 'plugin "buf-plugin-missing" failed' in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("yaml", "where", "key"),
+    [
+        ("version: v2\nlint:\n  usee: [STANDARD]\n", "buf.yaml:3:3", "usee"),
+        ("version: v2\nmodules:\n  - path: proto\n    breaking:\n      uses: [FILE]\n", "buf.yaml:5:7", "uses"),
+        ("version: v2\npolicies:\n  - policy: p.yaml\n    ignores: [x]\n", "buf.yaml:4:5", "ignores"),
+    ],
+)
+def test_a_misspelt_section_key_points_at_its_line(tmp_path: Path, yaml: str, where: str, key: str) -> None:
+    root = tree(tmp_path, yaml, {"proto/acme/v1/a.proto": A_PROTO})
+    assert f"field {key} not found" in buf_failure(root)
+    with pytest.raises(ConfigError) as caught:
+        config.load_project(root)
+    assert str(caught.value).startswith(f'{where}: unknown key "{key}"')

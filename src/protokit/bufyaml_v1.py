@@ -17,26 +17,11 @@ import os
 from pathlib import Path
 
 from protokit import yamlfile
-from protokit.config import BUF_WORK_YAML, BUF_YAML, Module
+from protokit.config import BREAKING_KEYS, BUF_WORK_YAML, BUF_YAML, LINT_RULE_KEYS, Module
 from protokit.errors import ConfigError, Location
 
 _TOP_KEYS = frozenset({"version", "name", "deps", "build", "lint", "breaking"})
-_LINT_KEYS = frozenset(
-    {
-        "use",
-        "except",
-        "ignore",
-        "ignore_only",
-        "enum_zero_value_suffix",
-        "rpc_allow_same_request_response",
-        "rpc_allow_google_protobuf_empty_requests",
-        "rpc_allow_google_protobuf_empty_responses",
-        "service_suffix",
-        "allow_comment_ignores",
-        "disable_builtin",
-    }
-)
-_BREAKING_KEYS = frozenset({"use", "except", "ignore", "ignore_only", "ignore_unstable_packages", "disable_builtin"})
+_LINT_KEYS = LINT_RULE_KEYS | {"allow_comment_ignores"}
 _WORK_KEYS = frozenset({"version", "directories"})
 
 
@@ -83,7 +68,7 @@ def module_files(root: Path, directory: str, where: Location) -> tuple[tuple[Mod
     if version not in ("v1", "v1beta1"):
         at = top["version"].where if "version" in top else Location(display, 1, 1)
         raise ConfigError(at, f'version "{version}" here must be v1 or v1beta1')
-    for key, allowed in (("lint", _LINT_KEYS), ("breaking", _BREAKING_KEYS)):
+    for key, allowed in (("lint", _LINT_KEYS), ("breaking", BREAKING_KEYS)):
         if key in top:
             yamlfile.mapping(top[key], f"{key}", allowed)
     build = yamlfile.mapping(top["build"], "build", frozenset({"roots", "excludes"})) if "build" in top else {}

@@ -25,6 +25,28 @@ OFFLINE_DEPS = frozenset({"buf.build/bufbuild/protovalidate", "buf.build/googlea
 
 _BUF_YAML_KEYS = frozenset({"version", "name", "modules", "deps", "lint", "breaking", "plugins", "policies"})
 _MODULE_KEYS = frozenset({"path", "name", "includes", "excludes", "lint", "breaking"})
+# The keys of a lint or breaking section, checked here so a typo points at its line (buf's own error
+# would point at the JSON protokit hands it). v1 differs: allow_comment_ignores (bufyaml_v1).
+LINT_RULE_KEYS = frozenset(
+    {
+        "use",
+        "except",
+        "ignore",
+        "ignore_only",
+        "enum_zero_value_suffix",
+        "rpc_allow_same_request_response",
+        "rpc_allow_google_protobuf_empty_requests",
+        "rpc_allow_google_protobuf_empty_responses",
+        "service_suffix",
+        "disable_builtin",
+    }
+)
+BREAKING_KEYS = frozenset({"use", "except", "ignore", "ignore_only", "ignore_unstable_packages", "disable_builtin"})
+_V2_SECTIONS = {"lint": LINT_RULE_KEYS | {"disallow_comment_ignores"}, "breaking": BREAKING_KEYS}
+_PLUGIN_KEYS_V2 = {
+    "plugins": frozenset({"plugin", "options"}),
+    "policies": frozenset({"policy", "ignore", "ignore_only"}),
+}
 _GEN_KEYS = frozenset({"version", "clean", "managed", "plugins", "inputs"})
 _PLUGIN_KEYS = frozenset(
     {
@@ -119,9 +141,20 @@ def load_project(root: Path) -> Project:
     top = yamlfile.mapping(node, BUF_YAML, _BUF_YAML_KEYS)
     if version.value != "v2":
         raise ConfigError(version.where, f'unknown version "{version.value}" (expected v2, v1 or v1beta1)')
+    _check_sections(top)
+    for key, allowed in _PLUGIN_KEYS_V2.items():
+        for item in top[key].value if key in top and isinstance(top[key].value, list) else []:
+            yamlfile.mapping(item, key.removesuffix("s"), allowed)
     deps = tuple(d.split(":")[0] for d in yamlfile.string_list(top["deps"], "deps")) if "deps" in top else ()
     modules = _modules(root, top["modules"]) if "modules" in top else (Module("."),)
     return Project(root=root, modules=modules, buf_yaml=node, deps=_offline(deps, top.get("deps", node).where))
+
+
+def _check_sections(table: dict[str, Node]) -> None:
+    """buf.yaml v2 lint/breaking sections: known keys only, like buf."""
+    for key, allowed in _V2_SECTIONS.items():
+        if key in table:
+            yamlfile.mapping(table[key], key, allowed)
 
 
 def module_dirs(root: Path) -> list[str]:
@@ -158,6 +191,7 @@ def _modules(root: Path, node: Node, must_exist: bool = True) -> tuple[Module, .
     modules = []
     for item in node.value:
         entry = yamlfile.mapping(item, "module", _MODULE_KEYS)
+        _check_sections(entry)
         if "path" not in entry:
             raise ConfigError(item.where, 'module is missing "path"')
         path = _relative_dir(root, entry["path"], "module path", must_exist)
