@@ -845,7 +845,9 @@ def test_gen_without_buf_gen_yaml(protokit: Run, project: Path) -> None:
 
 def test_gen_reads_buf_yaml_v1beta1_roots(protokit: Run, project: Path) -> None:
     """buf still reads v1beta1: its root is the module, and gen writes what it writes for the v2 file."""
-    (project / "buf.yaml").write_text("version: v1beta1\nbuild:\n  roots:\n    - protos\nlint:\n  use: [DEFAULT]\n")
+    (project / "buf.yaml").write_text(
+        "version: v1beta1\nbuild:\n  roots:\n    - protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+    )
     gen_ok(protokit, project)
     assert set(tree_bytes(project / "generated")) == EXPECTED_FILES
 

@@ -31,7 +31,9 @@ def write(root: Path, rel: str, text: str) -> Path:
 @pytest.fixture
 def mini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Project:
     monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(tmp_path / "cache"))
-    write(tmp_path, "buf.yaml", "version: v2\nmodules:\n  - path: protos\n")
+    write(
+        tmp_path, "buf.yaml", "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+    )
     write(tmp_path, "protos/a/v1/base.proto", 'syntax = "proto3";\npackage a.v1;\nmessage Base { string id = 1; }\n')
     write(
         tmp_path,

@@ -522,3 +522,18 @@ def test_googleapis_imports_need_the_dependency_declared(tmp_path: Path, protoki
     )
     proc = protokit("lint", cwd=project)
     assert proc.returncode == 0, proc.stderr  # served offline, where buf would need the registry
+
+
+def test_protovalidate_imports_need_the_dependency_declared(tmp_path: Path, protokit: Run) -> None:
+    """As for googleapis: buf resolves only declared deps, so an undeclared buf/validate import fails."""
+    proto = 'syntax = "proto3";\n\npackage shop.v1;\n\nimport "buf/validate/validate.proto";\n'
+    project = make(tmp_path / "p", "version: v2\nmodules:\n  - path: protos\n", files={"protos/shop/v1/v.proto": proto})
+    failed = protokit("lint", cwd=project)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == (
+        'protos/shop/v1/v.proto:5:1: imported file "buf/validate/validate.proto" does not exist '
+        '(it is in buf.build/bufbuild/protovalidate: add "- buf.build/bufbuild/protovalidate" under deps: in buf.yaml)'
+    )
+    declared = "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+    (project / "buf.yaml").write_text(declared)
+    assert protokit("lint", cwd=project).returncode != 2

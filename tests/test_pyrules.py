@@ -402,7 +402,9 @@ def test_name_shadows_message_api_flags_members(compile_protos: Compile, tmp_pat
 def test_user_service_has_no_py_findings(tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(shared_cache))
     shutil.copytree(REPO / "protos", tmp_path / "protos")
-    (tmp_path / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+    (tmp_path / "buf.yaml").write_text(
+        "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+    )
     project = config.load_project(tmp_path)
     name = "user/v1/user_service.proto"
     fds = descriptor_pb2.FileDescriptorSet.FromString(build_descriptor_set(project, shared_cache, [name], ["protos"]))

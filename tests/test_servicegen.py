@@ -196,7 +196,9 @@ class Compiled:
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compiled]:
     root = tmp_path_factory.mktemp("servicegen")
-    (root / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+    (root / "buf.yaml").write_text(
+        "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+    )
     shutil.copytree(REPO / "protos" / "user", root / "protos" / "user")
     for name, text in PROTOS.items():
         path = root / "protos" / name

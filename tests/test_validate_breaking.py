@@ -47,7 +47,9 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Build:
     def run(name: str, source: str) -> bytes:
         root = tmp_path / name
         (root / "protos" / "a" / "v1").mkdir(parents=True, exist_ok=True)
-        (root / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+        (root / "buf.yaml").write_text(
+            "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
+        )
         (root / "protos" / "a" / "v1" / "x.proto").write_text(source)
         return build_descriptor_set(load_project(root), cache, ["a/v1/x.proto"], ("protos",))
 

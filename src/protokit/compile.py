@@ -29,6 +29,7 @@ _IMPORT_FAILED = re.compile(r'^Import "([^"]+)" was not found or had errors\.$')
 # absl's logging before InitializeLog ("WARNING: All log messages...", "W0000 00:00:... parser.cc:659] ...").
 _NOISE = re.compile(r"^(WARNING: All log messages|[WIEF]\d{4} \d\d:\d\d:\d\d)")
 GOOGLEAPIS_DEP = "buf.build/googleapis/googleapis"
+VALIDATE_DEP = "buf.build/bufbuild/protovalidate"
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ def run_protoc(args: Sequence[str]) -> ProtocResult:
 
 
 def include_args(project: Project, cache_dir: Path, modules: Iterable[str], validate: bool = True) -> list[str]:
-    """-I roots in lookup order: the project's modules, then googleapis (when buf.yaml declares it, as
-    buf resolves only declared deps) and the bundled WKTs.
+    """-I roots in lookup order: the project's modules, then googleapis and the bundled WKTs. A dep is
+    only there when buf.yaml declares it, as buf resolves only declared deps.
 
     buf/validate/validate.proto (and only the WKTs it needs) come from protovalidate's embedded
     descriptor through --descriptor_set_in; files found on disk take priority over it. Callers that
@@ -71,7 +72,7 @@ def include_args(project: Project, cache_dir: Path, modules: Iterable[str], vali
     if googleapis is not None and GOOGLEAPIS_DEP in project.deps:
         args.append(f"-I{googleapis}")
     args.append(f"-I{toolchain.wkt_include()}")
-    if validate:
+    if validate and VALIDATE_DEP in project.deps:
         args.append(f"--descriptor_set_in={toolchain.validate_descriptor_set(cache_dir)}")
     return args
 
@@ -120,7 +121,9 @@ def _missing_import(project: Project, name: str) -> str:
     message = f'imported file "{name}" does not exist'
     googleapis = toolchain.googleapis_include()
     if googleapis is not None and (googleapis / name).is_file():
-        message += f' (it is in {GOOGLEAPIS_DEP}: add "- {GOOGLEAPIS_DEP}" under deps: in buf.yaml)'
+        return message + f' (it is in {GOOGLEAPIS_DEP}: add "- {GOOGLEAPIS_DEP}" under deps: in buf.yaml)'
+    if name == toolchain.VALIDATE_PROTO:
+        return message + f' (it is in {VALIDATE_DEP}: add "- {VALIDATE_DEP}" under deps: in buf.yaml)'
     return message
 
 
