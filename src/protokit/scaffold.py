@@ -36,6 +36,7 @@ import jinja2
 
 from protokit import config, version
 from protokit.errors import ProtokitError
+from protokit.names import pascal_case, pluralize
 from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.servicegen.model import Import, format_imports, module_import, snake_case
 from protokit.servicegen.render import docstring_literal, template_environment
@@ -96,21 +97,6 @@ RESERVED_TOP_LEVEL = frozenset(
 
 
 # --- names ---------------------------------------------------------------------------------------
-
-
-def pluralize(word: str) -> str:
-    """English plural by the simple rules: y -> ies after a consonant; s, x, z, ch, sh -> +es; else +s."""
-    lower = word.lower()
-    if lower.endswith("y") and len(word) > 1 and lower[-2] not in "aeiou":
-        return word[:-1] + "ies"
-    if lower.endswith(("s", "x", "z", "ch", "sh")):
-        return word + "es"
-    return word + "s"
-
-
-def pascal_case(snake: str) -> str:
-    """lower_snake_case -> PascalCase: stock_level -> StockLevel."""
-    return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
 
 
 @dataclass(frozen=True)
