@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from protokit.config import BUF_YAML, Module, Project
@@ -126,19 +127,30 @@ def to_gitlab_code_quality(findings: Sequence[Finding]) -> str:
     return _go_json([_gitlab_issue(f) for f in findings]) + "\n"
 
 
-def to_ignore_yaml(findings: Sequence[Finding], project: Project) -> str:
-    """A lint baseline to paste: every finding's rule and path under `ignore_only`.
+@dataclass(frozen=True)
+class IgnoreBaseline:
+    """Findings as `ignore_only` entries: what a lint baseline records, before it is printed."""
+
+    # buf's rules: (buf.yaml file, its version) -> rule -> paths, as that file's version reads them.
+    blocks: dict[tuple[str, str], dict[str, list[str]]]
+    # protokit's own rules (buf rejects unknown rule IDs): rule -> project-relative paths, for
+    # pyproject.toml's [tool.protokit.lint.ignore_only].
+    own: dict[str, list[str]]
+
+
+def ignore_baseline(findings: Sequence[Finding], project: Project) -> IgnoreBaseline:
+    """Every finding's rule and path, per file it belongs in; rules and paths sorted.
 
     Unlike buf 1.75, which prints `version: v1` with module-relative paths whatever the buf.yaml, the
-    block is written in the version of the buf.yaml it goes into: v2 paths are relative to buf.yaml's
-    directory, v1 paths to their module (one block per module file). protokit's own rules are not
-    buf's (buf rejects unknown rule IDs), so their baseline is pyproject.toml's, shown as comments.
+    entries are in the version of the buf.yaml they go into: v2 paths are relative to buf.yaml's
+    directory, v1 paths to their module (one block per module file).
     """
-    if not findings:
-        return ""
-    theirs = [f for f in findings if f.source == "buf"]
-    blocks: dict[tuple[str, str], dict[str, set[str]]] = {}  # (file, version) -> rule -> paths
-    for f in theirs:
+    blocks: dict[tuple[str, str], dict[str, set[str]]] = {}
+    own: dict[str, set[str]] = {}
+    for f in findings:
+        if f.source != "buf":
+            own.setdefault(f.type, set()).add(f.path)
+            continue
         module = _module_of(f.path, project)
         if module is None or module.config_version == "v2":
             key, path = (BUF_YAML, "v2"), f.path
@@ -146,22 +158,42 @@ def to_ignore_yaml(findings: Sequence[Finding], project: Project) -> str:
             prefix = "" if module.path == "." else module.path + "/"
             key, path = (_module_file(module), module.config_version), f.path.removeprefix(prefix)
         blocks.setdefault(key, {}).setdefault(f.type, set()).add(path)
+    return IgnoreBaseline(
+        blocks={key: _sorted(rules) for key, rules in sorted(blocks.items())},
+        own=_sorted(own),
+    )
+
+
+def _sorted(rules: dict[str, set[str]]) -> dict[str, list[str]]:
+    return {rule: sorted(paths) for rule, paths in sorted(rules.items())}
+
+
+def ignore_only_lines(rules: Mapping[str, Sequence[str]], indent: str = "  ") -> list[str]:
+    """An `ignore_only:` mapping as YAML lines at `indent` (its place under `lint:`)."""
+    out = [f"{indent}ignore_only:"]
+    for rule, paths in rules.items():
+        out.append(f"{indent}  {rule}:")
+        out += [f"{indent}    - {p}" for p in paths]
+    return out
+
+
+def to_ignore_yaml(findings: Sequence[Finding], project: Project) -> str:
+    """A lint baseline to paste: every finding's rule and path under `ignore_only` (see ignore_baseline).
+
+    protokit's own rules are not buf's, so their baseline is pyproject.toml's, shown as comments.
+    """
+    if not findings:
+        return ""
+    baseline = ignore_baseline(findings, project)
     out = []
-    for (file, version), rules in sorted(blocks.items()):
-        if len(blocks) > 1 or file != BUF_YAML:
+    for (file, version), rules in baseline.blocks.items():
+        if len(baseline.blocks) > 1 or file != BUF_YAML:
             out.append(f"# {file}")
-        out += [f"version: {version}", "lint:", "  ignore_only:"]
-        for rule, paths in sorted(rules.items()):
-            out.append(f"    {rule}:")
-            out += [f"      - {p}" for p in sorted(paths)]
-    own: dict[str, set[str]] = {}
-    for f in findings:
-        if f.source != "buf":
-            own.setdefault(f.type, set()).add(f.path)
-    if own:
+        out += [f"version: {version}", "lint:", *ignore_only_lines(rules)]
+    if baseline.own:
         out.append("# protokit's own rules: in pyproject.toml")
         out.append("# [tool.protokit.lint.ignore_only]")
-        out += [f"# {rule} = {json.dumps(sorted(paths))}" for rule, paths in sorted(own.items())]
+        out += [f"# {rule} = {json.dumps(paths)}" for rule, paths in baseline.own.items()]
     return "\n".join(out) + "\n"
 
 
