@@ -91,7 +91,7 @@ def test_the_wheels_split_protokit_between_them(wheelhouse: Path) -> None:
     assert not any(n.startswith(("buf/validate/__init__", "buf/__init__")) for n in runtime)
     assert {n.split("/")[0] for n in cli} == {"protokit"}
     assert not any(n.startswith("protokit/runtime/") for n in cli)
-    assert {"protokit/cli.py", "protokit/templates/scaffold/Dockerfile.j2"} <= cli
+    assert {"protokit/cli.py", "protokit/scaffold/service.py", "protokit/templates/scaffold/Dockerfile.j2"} <= cli
 
 
 def new_venv(path: Path) -> Path:
