@@ -20,10 +20,10 @@ from protokit.adoption import (
     plan_adoption,
     preferred_root,
 )
+from protokit.check.lint import lint
 from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP
 from protokit.config import Module
 from protokit.errors import ProtokitError
-from protokit.lint import lint
 from protokit.sources import ProtoFile
 
 Write = Callable[[dict[str, str]], Path]
@@ -437,7 +437,7 @@ def test_comments_findings_are_baselined_so_buf_and_protokit_lint_pass(write: Wr
 def test_protokits_own_rules_are_baselined_for_pyproject_unless_the_code_would_not_import(write: Write) -> None:
     """An enum value named `sys` shadows the generated module's `import sys` (PY_NAME_SHADOWS_GENERATED):
     the code still imports, so it is recorded in pyproject.toml's table, which buf would refuse."""
-    from protokit import rules
+    from protokit.check import rules
 
     assert {"PY_NAME_SHADOWS_GENERATED", *UNIMPORTABLE_RULES} <= {r.id for r in rules.RULES}
     root = write(

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import BUF, Run, commit_all, git
 from protokit import gitref
-from protokit.breaking import breaking
+from protokit.check.breaking import breaking
 from protokit.config import load_project
 from protokit.errors import ProtokitError
 

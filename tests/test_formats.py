@@ -73,7 +73,7 @@ def test_no_findings_print_nothing_as_in_buf(tmp_path: Path, protokit: Run) -> N
 
 @pytest.mark.parametrize("command", ["lint", "breaking"])
 def test_list_rules_is_bufs_list_then_protokits(project: Path, protokit: Run, command: str) -> None:
-    from protokit import rules
+    from protokit.check import rules
 
     theirs = buf(project, "config", f"ls-{command}-rules").stdout.splitlines()
     listed = protokit(command, "--list-rules", cwd=project)

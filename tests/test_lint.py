@@ -260,7 +260,7 @@ def test_incremental_lint_equals_buf_after_edits(tmp_path: Path, protokit: Run) 
 
 def test_imports_are_part_of_a_component_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from protokit import config
-    from protokit.lint import lint
+    from protokit.check.lint import lint
 
     monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PROTOKIT_BUF", str(BUF))
@@ -302,7 +302,7 @@ def test_package_import_cycle_matches_buf(tmp_path: Path, protokit: Run) -> None
 
 
 def test_buf_runs_without_gc_up_to_a_memory_limit_unless_the_user_tuned_go(monkeypatch: pytest.MonkeyPatch) -> None:
-    from protokit.bufrun import buf_env
+    from protokit.check.bufrun import buf_env
 
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
@@ -330,7 +330,7 @@ def lint_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LintHere:
 
     def run(root: Path) -> list[dict[str, object]]:
         from protokit import config
-        from protokit.lint import lint
+        from protokit.check.lint import lint
 
         return [f.to_json() for f in lint(config.load_project(root)).findings]
 
@@ -415,7 +415,7 @@ def test_cross_file_rules_stay_right_on_warm_runs(tmp_path: Path, lint_here: Lin
     """RPC_REQUEST_RESPONSE_UNIQUE and STABLE_PACKAGE_NO_IMPORT_UNSTABLE compare files of different
     components: an edit must bring their findings, a revert take them away, as buf on the directory."""
     from protokit import config
-    from protokit.lint import lint
+    from protokit.check.lint import lint
 
     empty = 'import "google/protobuf/empty.proto";\n\n'
     a = _proto(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, Run
-from protokit import lintanswer
+from protokit.check import lintanswer
 
 BAD = 'syntax = "proto3";\n\npackage acme.v1;\n\nmessage bad {}\n'
 GOOD = BAD.replace("bad", "Good")

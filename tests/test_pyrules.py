@@ -15,11 +15,12 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from conftest import REPO
-from protokit import config, pyrules, rules
+from protokit import config
+from protokit.check import pyrules, rules
 from protokit.compile import build_descriptor_set
+from protokit.config.pyproject_config import BreakingExtraConfig, PyLintConfig, load_protokit_config
 from protokit.errors import ConfigError
 from protokit.findings import Finding
-from protokit.pyproject_config import BreakingExtraConfig, PyLintConfig, load_protokit_config
 
 Compile = Callable[[dict[str, str]], list[descriptor_pb2.FileDescriptorProto]]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from protokit import rules
+from protokit.check import rules
+from protokit.check.validate_breaking import RULES, compare
 from protokit.compile import build_descriptor_set
 from protokit.config import load_project
 from protokit.findings import Finding
-from protokit.validate_breaking import RULES, compare
 
 TEMPLATE = """syntax = "proto3";
 package a.v1;

@@ -28,11 +28,11 @@ from protokit import cache, toolchain
 from protokit.bufformats import IgnoreBaseline, ignore_baseline, ignore_only_lines, to_ignore_yaml
 from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP, build_descriptor_set
 from protokit.config import BUF_WORK_YAML, BUF_YAML, Module, Project, load_project
+from protokit.config.yamlfile import load as load_yaml
 from protokit.errors import Location, ProtokitError
 from protokit.findings import Finding
 from protokit.scaffold import Hint
 from protokit.sources import ProtoFile, SourceSet, load_sources
-from protokit.yamlfile import load as load_yaml
 
 # protoc-gen-validate's rules: no installed wheel ships this file, so protokit cannot serve it offline.
 PGV_PROTO = "validate/validate.proto"
@@ -564,7 +564,7 @@ def _services(image: bytes, given: Mapping[str, str]) -> tuple[AdoptedService, .
 
 def _baseline(project: Project) -> LintBaseline:
     """Lint as the project will; findings that break the generated Python are errors, the rest recorded."""
-    from protokit.lint import lint
+    from protokit.check.lint import lint
 
     findings = lint(project, []).findings
     fatal = [f for f in findings if f.type in UNIMPORTABLE_RULES]

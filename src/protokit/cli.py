@@ -91,8 +91,9 @@ def lint(
     list_rules: Annotated[bool, typer.Option("--list-rules", help=_LIST_RULES_HELP)] = False,
 ) -> None:
     """Lint the protos: buf's rules and protokit's PY rules. buf.yaml picks buf's; PY rules check Python targets."""
-    from protokit import formats, lintanswer
-    from protokit import lint as lint_lib
+    from protokit import formats
+    from protokit.check import lint as lint_lib
+    from protokit.check import lintanswer
 
     if list_rules:
         _list_rules("lint", fmt)
@@ -128,8 +129,8 @@ def breaking(
     list_rules: Annotated[bool, typer.Option("--list-rules", help=_LIST_RULES_HELP)] = False,
 ) -> None:
     """Report breaking changes against a git ref, directory or image. buf's rules plus validation contracts."""
-    from protokit import breaking as breaking_lib
     from protokit import formats
+    from protokit.check import breaking as breaking_lib
 
     if list_rules:
         _list_rules("breaking", fmt)
@@ -147,7 +148,8 @@ def breaking(
 
 
 def _list_rules(command: str, fmt: str) -> None:
-    from protokit import config, rulelist
+    from protokit import config
+    from protokit.check import rulelist
 
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"{fmt!r}: --list-rules prints text or json", param_hint="'--format'")

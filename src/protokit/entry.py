@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["lint"] and not os.environ.get("PROTOKIT_DEBUG"):
-        from protokit import lintanswer
+        from protokit.check import lintanswer
 
         try:
             answer = lintanswer.replay(sys.argv[2:])

@@ -167,6 +167,6 @@ def render(findings: Sequence[Finding], fmt: FindingFormat, what: str, files: in
 
 def rule_purposes() -> dict[str, str]:
     """Purposes of protokit's own rules for SARIF rule descriptions (buf's rules keep their IDs)."""
-    from protokit import rules
+    from protokit.check import rules
 
     return {rule.id: rule.purpose for rule in rules.RULES}

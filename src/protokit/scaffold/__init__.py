@@ -21,8 +21,8 @@ view models), hints (what existing files lack), writer (the transaction), result
 returns and how it is printed), service and proto (the two commands).
 """
 
+from protokit.check.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.names import pascal_case, pluralize
-from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.scaffold.hints import Hint
 from protokit.scaffold.layout import (
     BUF_GEN_YAML,

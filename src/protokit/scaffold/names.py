@@ -9,9 +9,9 @@ import keyword
 import re
 from dataclasses import dataclass
 
+from protokit.check.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.errors import ProtokitError
 from protokit.names import pascal_case, pluralize
-from protokit.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.servicegen.model import snake_case
 
 _PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")

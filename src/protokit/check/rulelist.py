@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from protokit import rules
 from protokit.bufbin import find_buf
+from protokit.check import rules
 from protokit.errors import ProtokitError
 
 

@@ -30,7 +30,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from protokit import cache, toolchain
-from protokit import rules as registry
+from protokit.check import rules as registry
 from protokit.findings import Finding, at_location
 
 EXTENSION_NUMBER = 1159  # buf.validate.field / .oneof / .message
@@ -127,7 +127,7 @@ Handler = Callable[[Change], list[str]]
 
 @dataclass(frozen=True)
 class ValidateRule:
-    """One check's handler; its category and purpose are in the registry (protokit.rules)."""
+    """One check's handler; its category and purpose are in the registry (protokit.check.rules)."""
 
     id: str
     handler: Handler

@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from protokit import yamlfile
-from protokit.config import BREAKING_KEYS, BUF_WORK_YAML, BUF_YAML, LINT_RULE_KEYS, Module
+from protokit.config import BREAKING_KEYS, BUF_WORK_YAML, BUF_YAML, LINT_RULE_KEYS, Module, yamlfile
 from protokit.errors import ConfigError, Location
 
 _TOP_KEYS = frozenset({"version", "name", "deps", "build", "lint", "breaking"})

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from protokit import bufrun, cache, toolchain
+from protokit import cache, toolchain
 from protokit.bufbin import find_buf
+from protokit.check import bufrun
 from protokit.compile import build_descriptor_set
 from protokit.config import BUF_YAML, Project
 from protokit.errors import ProtokitError
@@ -38,7 +39,7 @@ from protokit.sources import SourceSet, load_sources
 if TYPE_CHECKING:
     from google.protobuf.descriptor_pb2 import FileDescriptorProto
 
-    from protokit.pyproject_config import PyLintConfig
+    from protokit.config.pyproject_config import PyLintConfig
 
 # The cache's kind: bump it when entries change shape or meaning (2: file summaries, buf's columns,
 # unused imports, cross-file rules kept apart).
@@ -142,7 +143,7 @@ def _buf_identity(buf: Path) -> str:
 
 
 def lint(project: Project, paths: Sequence[str] = ()) -> LintResult:
-    from protokit.pyproject_config import load_protokit_config
+    from protokit.config.pyproject_config import load_protokit_config
 
     buf = find_buf()
     py_config, _ = load_protokit_config(project.root)
@@ -198,7 +199,7 @@ def _lint_components(run: _Run, jobs: dict[str, Job]) -> dict[str, dict[str, Any
     cache entries (findings, and what CROSS_FILE_RULES read of each file) by component key."""
     from google.protobuf import descriptor_pb2
 
-    from protokit import pyrules
+    from protokit.check import pyrules
     from protokit.image import add_buf_extensions
 
     names = sorted({n for _, group in jobs.values() for n in group})

@@ -1,4 +1,6 @@
-"""The project's configuration: buf.yaml (modules) and buf.gen.yaml (generation), both buf's v2 format.
+"""The project's configuration: buf.yaml (modules) and buf.gen.yaml (generation), both buf's v2 format,
+modelled here; in the package, bufyaml_v1 reads buf.yaml v1/v1beta1 and buf.work.yaml, pyproject_config
+`[tool.protokit]` in pyproject.toml, and yamlfile loads YAML with positions.
 
 protokit reads the same files buf does, so one configuration drives `buf` and `protokit` alike.
 Parsing is strict like buf's: an unknown key is an error naming the file, line and column.
@@ -10,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protokit import yamlfile
+from protokit.config import yamlfile
+from protokit.config.yamlfile import Node
 from protokit.errors import ConfigError, Location, ProtokitError
 
 # Re-exported: the rest of protokit finds them here, with the rest of the configuration.
@@ -18,7 +21,6 @@ from protokit.projectroot import BUF_GEN_YAML as BUF_GEN_YAML
 from protokit.projectroot import BUF_WORK_YAML as BUF_WORK_YAML
 from protokit.projectroot import BUF_YAML as BUF_YAML
 from protokit.projectroot import find_root as find_root
-from protokit.yamlfile import Node
 
 # Dependencies protokit serves offline from installed wheels instead of the Buf Schema Registry.
 OFFLINE_DEPS = frozenset({"buf.build/bufbuild/protovalidate", "buf.build/googleapis/googleapis"})
@@ -125,7 +127,7 @@ class Project:
 def load_project(root: Path) -> Project:
     """Read buf.work.yaml or buf.yaml (v2, v1, v1beta1); a directory without either is a single module
     rooted at the directory (like buf)."""
-    from protokit import bufyaml_v1
+    from protokit.config import bufyaml_v1
 
     if (root / BUF_WORK_YAML).is_file():
         modules, deps = bufyaml_v1.workspace_modules(root)
@@ -161,7 +163,7 @@ def module_dirs(root: Path) -> list[str]:
     """The module directories buf.work.yaml or buf.yaml name, checked as load_project checks them but
     not required to exist: a git baseline reads them to know which directories to fetch."""
     if (root / BUF_WORK_YAML).is_file():
-        from protokit import bufyaml_v1
+        from protokit.config import bufyaml_v1
 
         return bufyaml_v1.workspace_dirs(root)
     if not (root / BUF_YAML).is_file():

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from protokit.config import Module, Project
+from protokit.config.yamlfile import Node
 from protokit.errors import ProtokitError
 from protokit.findings import Finding
-from protokit.yamlfile import Node
 
 
 @dataclass(frozen=True)

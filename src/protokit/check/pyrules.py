@@ -1,6 +1,6 @@
 """protokit's own lint rules for Python targets: what `buf lint` cannot know about Python.
 
-Written like buf's rule registry: every rule's spec (ID, category "PY", purpose) is in protokit.rules,
+Written like buf's rule registry: every rule's spec (ID, category "PY", purpose) is in protokit.check.rules,
 and its check here is a pure function over the descriptors of the files being linted that yields
 findings at the offending element's source location.
 
@@ -25,7 +25,7 @@ from protokit.findings import Finding, at_location
 from protokit.pynames import ALWAYS_REGULAR, installed_kind, installed_module
 
 if TYPE_CHECKING:
-    from protokit.pyproject_config import PyLintConfig
+    from protokit.config.pyproject_config import PyLintConfig
 
 # SourceCodeInfo paths (field numbers of descriptor.proto).
 _PACKAGE = (2,)
@@ -105,7 +105,7 @@ class Hit(NamedTuple):
 
 @dataclass(frozen=True)
 class Rule:
-    """A PY rule's handler; its category and purpose are in the registry (protokit.rules)."""
+    """A PY rule's handler; its category and purpose are in the registry (protokit.check.rules)."""
 
     id: str
     check: Callable[[LintContext], Iterable[Hit]]

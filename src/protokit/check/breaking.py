@@ -17,15 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protokit import bufrun, cache, gitref, toolchain
+from protokit import cache, gitref, toolchain
 from protokit.bufbin import find_buf
+from protokit.check import bufrun
+from protokit.check.imagediff import Image, Pruned, prune
+from protokit.check.modulepairs import pair_modules
 from protokit.compile import build_descriptor_set
 from protokit.config import BUF_WORK_YAML, BUF_YAML, Module, Project, load_project, module_dirs
 from protokit.errors import CompileError, ProtokitError
 from protokit.findings import Finding
 from protokit.image import project_image
-from protokit.imagediff import Image, Pruned, prune
-from protokit.modulepairs import pair_modules
 from protokit.sources import SourceSet, load_sources
 
 _IMPORTED = ("google/protobuf/", "google/api/", "google/rpc/", "google/type/", toolchain.VALIDATE_PROTO)
@@ -172,7 +173,7 @@ def _image_baseline(project: Project, path: Path) -> Baseline:
 
 
 def breaking(project: Project, against: str) -> BreakingResult:
-    from protokit.pyproject_config import load_protokit_config
+    from protokit.config.pyproject_config import load_protokit_config
 
     buf = find_buf()
     _, extra = load_protokit_config(project.root)
@@ -231,7 +232,7 @@ def _run_buf(buf: Path, cwd: Path, scratch: Path, section: bufrun.Section, prune
 
 def _validate(pruned: Pruned, display: dict[str, str], disabled: tuple[str, ...]) -> list[Finding]:
     """protokit's validation-contract findings for one pair of modules (`display`: the working tree's files)."""
-    from protokit import validate_breaking
+    from protokit.check import validate_breaking
 
     files = [n for n in pruned.targets if n in display]
     return validate_breaking.compare(pruned.baseline, pruned.current, files, display.__getitem__, disabled)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protokit import rules
+from protokit.check import rules
 from protokit.errors import ConfigError, Location
 
 PYPROJECT = "pyproject.toml"
