@@ -59,6 +59,9 @@ TARGETS = {
     "breaking_cold_ratio": ("<=", 0.8),
     "breaking_cached_ratio": ("<=", 0.5),
     "new_service_seconds": ("<=", 3.0),
+    # Issue 13: `new service --from` on a team's protos (everything: lint baseline, gen, code, tests).
+    "adopt_one_file_seconds": ("<=", 3.0),
+    "adopt_50_files_seconds": ("<=", 15.0),
     "runtime_unary_ratio": (">=", 0.8),
     "runtime_stream_ratio": (">=", 0.9),
 }
@@ -276,6 +279,25 @@ def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def bench_adopt(repeat: int, base: str | None) -> dict[str, float]:
+    """`protokit new service --from` around the repository's UserService proto, and around 50 synthetic
+    files (25 services), each in a fresh directory with a cold cache."""
+    results = {}
+    for figure, files in (("adopt_one_file_seconds", 0), ("adopt_50_files_seconds", 50)):
+        times = []
+        for i in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="protokit-adopt-", dir=base) as tmp:
+                root = Path(tmp) / f"team{i}"
+                if files:
+                    write_tree(root, files)
+                else:
+                    shutil.copytree(REPO / "protos", root / "protos")
+                env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+                times.append(timed([str(BIN / "protokit"), "new", "service", "--from", "protos"], root, env))
+        results[figure] = statistics.median(times)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000)
@@ -302,6 +324,7 @@ def main() -> None:
         results.update(bench_lint_breaking(root, names, args.repeat, env))
     results.update(bench_small_lint(args.repeat, base))
     results.update(bench_new_service(args.repeat, base))
+    results.update(bench_adopt(args.repeat, base))
     results.update(bench_runtime(args.repeat))
 
     failed = False

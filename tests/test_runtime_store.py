@@ -14,10 +14,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
 import grpc
+import protovalidate
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -40,8 +42,9 @@ from protokit.runtime.store import (
 FD = descriptor_pb2.FieldDescriptorProto
 
 
-def _message_types() -> tuple[type[Message], type[Message]]:
-    """protokit_test.Item {int64 id; string name} and protokit_test.Ticket {uint64 id}, without protoc."""
+def _message_types() -> tuple[type[Message], type[Message], type[Message]]:
+    """protokit_test.Item {int64 id; string name}, protokit_test.Ticket {uint64 id} and protokit_test.Tally
+    {string id; int64 count; repeated string marks}, without protoc."""
     proto = descriptor_pb2.FileDescriptorProto(name="protokit_test/items.proto", package="protokit_test")
     proto.syntax = "proto3"
     item = proto.message_type.add(name="Item")
@@ -49,15 +52,20 @@ def _message_types() -> tuple[type[Message], type[Message]]:
     item.field.add(name="name", number=2, type=FD.TYPE_STRING, label=FD.LABEL_OPTIONAL)
     ticket = proto.message_type.add(name="Ticket")
     ticket.field.add(name="id", number=1, type=FD.TYPE_UINT64, label=FD.LABEL_OPTIONAL)
+    tally = proto.message_type.add(name="Tally")
+    tally.field.add(name="id", number=1, type=FD.TYPE_STRING, label=FD.LABEL_OPTIONAL)
+    tally.field.add(name="count", number=2, type=FD.TYPE_INT64, label=FD.LABEL_OPTIONAL)
+    tally.field.add(name="marks", number=3, type=FD.TYPE_STRING, label=FD.LABEL_REPEATED)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
     return (
         message_factory.GetMessageClass(pool.FindMessageTypeByName("protokit_test.Item")),
         message_factory.GetMessageClass(pool.FindMessageTypeByName("protokit_test.Ticket")),
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("protokit_test.Tally")),
     )
 
 
-Item, Ticket = _message_types()
+Item, Ticket, Tally = _message_types()
 
 
 def users_repo(path: Path, **kwargs: Any) -> SqliteRepository[User]:
@@ -73,7 +81,9 @@ def test_crud_round_trip(tmp_path: Path) -> None:
             draft = User(username="ada", email="ada@example.com", profile=UserProfile(display_name="Ada"))
             created = await store.create(draft)
             assert draft.id == "" and not draft.HasField("create_time")  # the caller's message is untouched
-            assert len(created.id) == 32 and int(created.id, 16) >= 0  # uuid4 hex
+            # The canonical dashed form, which a `(buf.validate.field).string.uuid = true` rule accepts.
+            assert str(uuid.UUID(created.id)) == created.id and uuid.UUID(created.id).version == 4
+            assert protovalidate.collect_violations(created) == []
             assert created.create_time == created.update_time and created.create_time.seconds > 0
             assert await store.get(created.id) == created
 
@@ -156,10 +166,10 @@ def test_unknown_fields_survive_a_round_trip(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-async def _all_pages(store: SqliteRepository[Any], page_size: int) -> tuple[list[list[Any]], str]:
+async def _all_pages(store: SqliteRepository[Any], page_size: int, where: Any = None) -> tuple[list[list[Any]], str]:
     pages, token = [], ""
     while True:
-        items, token = await store.list(page_size, token)
+        items, token = await store.list(page_size, token, where=where)
         pages.append(items)
         if not token:
             return pages, token
@@ -462,6 +472,162 @@ def test_integer_ids(tmp_path: Path) -> None:
     # The same table opened for a message whose id is a string: refused, not silently mixed.
     with pytest.raises(ValueError, match="stores INTEGER ids"):
         SqliteRepository(User, path, table="protokit_test_Item")
+
+
+def test_modify_from_concurrent_writers_loses_no_change(tmp_path: Path) -> None:
+    path = tmp_path / "tallies.db"
+
+    async def main() -> None:
+        # Two repositories on one file as well: the read-change-write holds SQLite's write lock, not just ours.
+        with SqliteRepository(Tally, path) as one, SqliteRepository(Tally, path) as two, one.watch() as events:
+            tally = await one.create(Tally(id="t"))
+
+            def bump(mark: str) -> Any:
+                def change(message: Any) -> None:
+                    message.count += 1
+                    message.marks.append(mark)
+
+                return change
+
+            results = await asyncio.gather(*((one if i % 2 else two).modify("t", bump(f"m{i}")) for i in range(20)))
+            stored = await one.get(tally.id)
+            assert stored.count == 20
+            assert sorted(stored.marks) == sorted(f"m{i}" for i in range(20))
+            # Each modification saw the one before it: the counts returned are 1..20, once each.
+            assert sorted(r.count for r in results) == list(range(1, 21))
+            assert max(results, key=lambda r: r.count) == stored
+            # Only writes through `one` are its events: the created, then its ten modifications in commit order.
+            got = [await events.get() for _ in range(11)]
+            assert [e.change for e in got] == ["created"] + ["updated"] * 10
+            counts = [e.message.count for e in got[1:]]
+            assert counts == sorted(counts)
+
+    asyncio.run(main())
+
+
+def test_modify_keeps_id_and_times_and_rolls_back_on_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        with users_repo(tmp_path / "users.db") as users, users.watch() as events:
+            created = await users.create(User(username="ada", email="ada@example.com"))
+            await events.get()
+
+            def rename(user: User) -> None:
+                user.username = "ada_l"
+                user.id = "someone-else"  # the key of the row: restored
+                user.ClearField("create_time")  # set by the store: restored
+                user.update_time.FromSeconds(1)  # set by the store: overwritten
+
+            modified = await users.modify(created.id, rename)
+            assert modified.id == created.id and modified.username == "ada_l" and modified.email == "ada@example.com"
+            assert modified.create_time == created.create_time
+            assert modified.update_time.ToNanoseconds() > created.update_time.ToNanoseconds()
+            assert await users.get(created.id) == modified
+            with pytest.raises(NotFound):
+                await users.get("someone-else")
+            assert await events.get() == Event("updated", modified)
+
+            error = InvalidArgument("username: must be at least 3 characters")
+
+            def refuse(user: User) -> None:
+                user.username = "half-done"  # changed before the failure: must not be written
+                raise error
+
+            with pytest.raises(InvalidArgument) as raised:
+                await users.modify(created.id, refuse)
+            assert raised.value is error  # unchanged, so the client gets INVALID_ARGUMENT and this message
+            assert await users.get(created.id) == modified
+            assert events.pending == 0  # a rolled-back write publishes nothing
+
+            async def not_a_plain_function(user: User) -> None:
+                user.username = "never"
+
+            with pytest.raises(TypeError, match="not a coroutine function"):
+                await users.modify(created.id, not_a_plain_function)  # type: ignore[arg-type]
+            assert await users.get(created.id) == modified
+
+            calls: list[User] = []
+            for missing in ("", "nobody"):
+                with pytest.raises(NotFound, match="not found"):
+                    await users.modify(missing, calls.append)
+            assert calls == [] and events.pending == 0
+
+            # The repository still writes after the failures (every transaction ended).
+            again = await users.modify(created.id, lambda u: setattr(u, "email", "ada@lovelace.example"))
+            assert (await users.get(created.id)).email == "ada@lovelace.example" == again.email
+
+    asyncio.run(main())
+
+
+def test_list_where_pages_over_matching_items(tmp_path: Path) -> None:
+    async def main() -> None:
+        with SqliteRepository(Item, tmp_path / "items.db") as items:
+            await items.create_many([Item(name=f"n{i}") for i in range(1, 31)])  # ids 1..30
+
+            def thirds(item: Any) -> bool:
+                return bool(item.id % 3 == 0)
+
+            pages, _ = await _all_pages(items, 4, thirds)
+            assert [[i.id for i in p] for p in pages] == [[3, 6, 9, 12], [15, 18, 21, 24], [27, 30]]
+            # A full last page and no match after it: no token (no empty page to fetch).
+            pages, _ = await _all_pages(items, 5, thirds)
+            assert [[i.id for i in p] for p in pages] == [[3, 6, 9, 12, 15], [18, 21, 24, 27, 30]]
+            # The last match is followed by rows that do not match: still the end.
+            page, token = await items.list(10, where=lambda i: i.id <= 10)
+            assert [i.id for i in page] == list(range(1, 11)) and token == ""
+            page, token = await items.list(9, where=lambda i: i.id <= 10)
+            assert len(page) == 9 and token
+            page, token = await items.list(9, token, where=lambda i: i.id <= 10)
+            assert [i.id for i in page] == [10] and token == ""
+
+            assert await items.list(where=lambda i: False) == ([], "")
+            assert await items.list(where=lambda i: i.id > 30) == ([], "")
+
+            # The token is the position after the last item returned: the rows skipped before it stay skipped,
+            # the ones after it are read, whatever the filter.
+            page, token = await items.list(2, where=lambda i: i.name in ("n5", "n7", "n20"))
+            assert [i.id for i in page] == [5, 7] and token
+            rest, _ = await items.list(3, token)
+            assert [i.id for i in rest] == [8, 9, 10]
+
+            with pytest.raises(InvalidArgument, match="page_size must not be negative"):
+                await items.list(-1, where=thirds)
+            with pytest.raises(InvalidArgument, match="invalid page_token"):
+                await items.list(2, "forged", where=thirds)
+
+            def broken(item: Any) -> bool:
+                raise ValueError("bad filter")
+
+            with pytest.raises(ValueError, match="bad filter"):
+                await items.list(where=broken)
+            assert (await items.create(Item(name="after"))).id == 31  # the read transaction ended
+
+    asyncio.run(main())
+
+
+def test_list_where_reads_in_chunks_and_stops_at_the_next_match(tmp_path: Path) -> None:
+    async def main() -> None:
+        with SqliteRepository(Item, tmp_path / "items.db") as items:
+            await items.create_many([Item(name=f"n{i}") for i in range(1, 1201)])
+            seen: list[int] = []
+
+            def hundreds(item: Any) -> bool:
+                seen.append(item.id)
+                return bool(item.id % 100 == 0)
+
+            page, token = await items.list(5, where=hundreds)
+            assert [i.id for i in page] == [100, 200, 300, 400, 500] and token
+            # Every row in order, once, up to the sixth match, which only tells that a next page exists.
+            assert seen == list(range(1, 601))
+            seen.clear()
+            page, token = await items.list(5, token, where=hundreds)
+            assert [i.id for i in page] == [600, 700, 800, 900, 1000] and token
+            assert seen == list(range(501, 1101))
+            page, token = await items.list(5, token, where=hundreds)
+            assert [i.id for i in page] == [1100, 1200] and token == ""
+            # Across several chunks with nothing matching.
+            assert await items.list(where=lambda i: i.name == "absent") == ([], "")
+
+    asyncio.run(main())
 
 
 def test_importing_the_runtime_does_not_load_the_store() -> None:

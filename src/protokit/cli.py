@@ -206,13 +206,34 @@ app.add_typer(new_app)
 
 @new_app.command("service")
 def new_service(
-    name: Annotated[
-        str, typer.Argument(metavar="NAME", help="PascalCase, with or without the Service suffix: Billing.")
-    ],
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NAME | PATH...",
+            help="PascalCase, with or without the Service suffix: Billing. With --from: .proto files or directories.",
+            show_default=False,
+        ),
+    ] = None,
+    from_protos: Annotated[
+        bool,
+        typer.Option(
+            "--from",
+            help="Build the project around existing protos (PATH...), in place, without touching them: "
+            "working code for standard methods, stubs for the rest, tests for every RPC, a lint baseline.",
+        ),
+    ] = False,
     package: Annotated[
         str | None,
         typer.Option(
             "--package", metavar="PACKAGE", help="Proto package, e.g. acme.billing.v1 (default: from NAME, billing.v1)."
+        ),
+    ] = None,
+    python_package: Annotated[
+        str | None,
+        typer.Option(
+            "--python-package",
+            metavar="NAME",
+            help="With --from: the implementation package (default: from the project directory's name).",
         ),
     ] = None,
     directory: Annotated[
@@ -227,10 +248,25 @@ def new_service(
     ] = True,
     fmt: Annotated[GenFormat, typer.Option("--format", help="Output format.")] = GenFormat.text,
 ) -> None:
-    """Create a working service. A documented proto, generated code, an in-memory implementation, tests."""
+    """Create a working service: from NAME (a documented proto, generated code, an in-memory implementation,
+    tests), or with --from around the team's own protos."""
     from protokit import scaffold
 
-    result = scaffold.new_service(name, directory, package=package, streaming=streaming)
+    arguments = names or []
+    if from_protos:
+        if package is not None:
+            raise typer.BadParameter("--package names a new proto's package; with --from the protos have theirs")
+        if not arguments:
+            raise typer.BadParameter("name the .proto files or directories to build the service from")
+        from protokit.scaffold.adopt import adopt_service, render_adopted
+
+        render_adopted(adopt_service(arguments, directory, python_package=python_package), fmt.value)
+        return
+    if python_package is not None:
+        raise typer.BadParameter("--python-package goes with --from")
+    if len(arguments) != 1:
+        raise typer.BadParameter("name one service (NAME), or build from protos with --from PATH...")
+    result = scaffold.new_service(arguments[0], directory, package=package, streaming=streaming)
     scaffold.render_service(result, fmt.value)
 
 

@@ -872,7 +872,7 @@ def _batch_create(call: _Call) -> RuleResult:
 
 
 def _is_count(name: str) -> bool:
-    return name == "count" or name.endswith("_count")
+    return name in ("count", "created", "total") or name.endswith("_count")
 
 
 @dataclass(frozen=True)

@@ -99,9 +99,10 @@ def _dependency_hints(data: dict[str, Any]) -> list[Hint]:
     return hints
 
 
-def pyproject_hints(path: Path, spec: Spec) -> list[Hint]:
-    layout = spec.layout
-    roots = [r for r in dict.fromkeys((layout.source_root, layout.out)) if r != "."]
+def pyproject_hints(path: Path, source_root: str, out: str, python_package: str) -> list[Hint]:
+    """What an existing pyproject.toml lacks to install and test the implementation package (in source_root)
+    and the generated packages (in out)."""
+    roots = [r for r in dict.fromkeys((source_root, out)) if r != "."]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -121,7 +122,7 @@ def pyproject_hints(path: Path, spec: Spec) -> list[Hint]:
             Hint(
                 PYPROJECT,
                 f"lists its packages explicitly ([tool.setuptools] packages); the service also needs "
-                f"{layout.python_package} from {layout.source_root}/ and the generated packages in {layout.out}/, "
+                f"{python_package} from {source_root}/ and the generated packages in {out}/, "
                 "for example instead of the list:",
                 f"[tool.setuptools.packages.find]\nwhere = [{listed}]",
             )

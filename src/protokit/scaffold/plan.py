@@ -163,5 +163,5 @@ def plan_service(spec: Spec) -> Plan:
     if layout.gen is not None:
         plan.hints.extend(gen_yaml_hints(spec))
     if (root / PYPROJECT).exists():
-        plan.hints.extend(pyproject_hints(root / PYPROJECT, spec))
+        plan.hints.extend(pyproject_hints(root / PYPROJECT, layout.source_root, layout.out, layout.python_package))
     return plan

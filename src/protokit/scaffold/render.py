@@ -38,6 +38,15 @@ def wrap(indent: int, head: str, items: Sequence[str], tail: str, parameters: bo
     return f"{pad}{head}\n" + "".join(f"{pad}    {item},\n" for item in items) + f"{pad}{tail}"
 
 
+def split(indent: int, head: str, expression: str) -> str:
+    """`head + expression` on one line if it fits, else the expression parenthesised on a line of its own."""
+    pad = " " * indent
+    one = f"{pad}{head}{expression}"
+    if len(one) <= LINE_LENGTH:
+        return one
+    return f"{pad}{head}(\n{pad}    {expression}\n{pad})"
+
+
 def servicer_method(
     name: str, request: str, response: str, client_streaming: bool = False, server_streaming: bool = False
 ) -> str:
@@ -56,6 +65,7 @@ def servicer_method(
 def environment() -> jinja2.Environment:
     env = template_environment(TEMPLATES)
     env.globals["wrap"] = wrap
+    env.globals["split"] = split
     env.globals["method"] = servicer_method
     return env
 

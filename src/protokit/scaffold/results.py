@@ -72,11 +72,8 @@ def render_service(result: ServiceResult, fmt: str = "text") -> None:
     for path in result.created:
         out.print(f"  [green]+[/] {escape(path)}")
     out.print(f"  [green]✓[/] protokit gen: {result.generated_files} generated files")
-    for hint in result.hints:
-        out.print(f"[yellow]note:[/] {escape(hint.path)} {escape(hint.message)}")
-        if hint.snippet:
-            out.print(textwrap.indent(escape(hint.snippet), "    "))
-    _render_steps(out, result.next_steps)
+    render_hints(out, result.hints)
+    render_steps(out, result.next_steps)
 
 
 def render_proto(result: ProtoResult, fmt: str = "text") -> None:
@@ -89,10 +86,19 @@ def render_proto(result: ProtoResult, fmt: str = "text") -> None:
 
     out = stdout_console()
     out.print(f"[green]+[/] {escape(result.path)} (package {escape(result.package)}, message {escape(result.message)})")
-    _render_steps(out, result.next_steps)
+    render_steps(out, result.next_steps)
 
 
-def _render_steps(out: Any, steps: Sequence[str]) -> None:
+def render_hints(out: Any, hints: Sequence[Hint]) -> None:
+    from rich.markup import escape
+
+    for hint in hints:
+        out.print(f"[yellow]note:[/] {escape(hint.path)} {escape(hint.message)}")
+        if hint.snippet:
+            out.print(textwrap.indent(escape(hint.snippet), "    "))
+
+
+def render_steps(out: Any, steps: Sequence[str]) -> None:
     from rich.markup import escape
 
     if steps:

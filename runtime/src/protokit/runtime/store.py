@@ -5,18 +5,25 @@
     users = SqliteRepository(pb.User, "data/users.db", id_field="id",
                              create_time_field="create_time", update_time_field="update_time")
 
-    user = await users.create(pb.User(username="ada"))        # id generated (uuid4 hex, or the next integer)
+    user = await users.create(pb.User(username="ada"))        # id generated (str(uuid4()), or the next integer)
     user = await users.get(user.id)                            # NotFound
     await users.update(user)                                   # the whole message; NotFound
+    user = await users.modify(user.id, lambda u: apply_mask(request.user, u, paths))   # read-change-write
     await users.delete(user.id)                                # NotFound; returns what was stored
     page, next_token = await users.list(page_size=50, page_token=request.page_token)   # InvalidArgument
+    page, next_token = await users.list(50, token, where=compile_filter(request.filter, pb.User))  # matches
     created = await users.create_many([...])                   # all or nothing; AlreadyExists
     with users.watch(context) as events:                       # a `fanout.Subscription`
         async for change, user in events:                      # ("created" | "updated" | "deleted", User)
             ...
 
-Errors are `protokit.runtime.errors` domain errors, so a handler lets them propagate and the client
-receives NOT_FOUND, ALREADY_EXISTS or INVALID_ARGUMENT.
+(`apply_mask` and `compile_filter` are in `protokit.runtime.messages`.) Errors are `protokit.runtime.errors`
+domain errors, so a handler lets them propagate and the client receives NOT_FOUND, ALREADY_EXISTS or
+INVALID_ARGUMENT.
+
+`modify` is the read-change-write of an update: `change` runs inside the write transaction, so two
+concurrent modifications of one item both land, one after the other. A `where` list pages over the matching
+messages only, reading the table in bounded chunks.
 
 `SqliteRepository` (stdlib sqlite3) keeps one table per resource: `id` (unique), `seq` (the creation order,
 never reused) and `message` (the serialized protobuf, unknown fields included). The database runs in WAL
@@ -34,7 +41,7 @@ keep receiving. Events are published in commit order, once the write committed (
 task was cancelled meanwhile), and only for writes made through this repository object: use one per
 resource per process.
 
-Another database: implement `Repository` (the seven methods below, with the same errors and ordering) and
+Another database: implement `Repository` (the members below, with the same errors and ordering) and
 pass it where the generated service takes its repository; `SqliteRepository` is the reference for the
 semantics, and a `Fanout[Event[M]]` gives `watch()` for free (publish after each commit).
 """
@@ -93,6 +100,7 @@ _TOKEN_VERSION = 1
 _TOKEN_MAC_BYTES = 16
 _TOKEN_BYTES = 1 + 8 + _TOKEN_MAC_BYTES
 _MAX_TOKEN_CHARS = 64  # longer than any token we issue: rejected before decoding anything
+_SCAN_ROWS = 500  # rows read at a time by a filtered list
 _STRING = FieldDescriptor.CPPTYPE_STRING
 _INTEGERS = frozenset(
     {
@@ -121,8 +129,9 @@ class Repository(Protocol[M]):
         ...
 
     async def create(self, message: M) -> M:
-        """Stores a copy of `message` and returns it. An unset id (empty string, 0) gets a new one: a uuid4
-        hex string, or the next integer (never reused); a set id is the caller's choice. AlreadyExists."""
+        """Stores a copy of `message` and returns it. An unset id (empty string, 0) gets a new one: a uuid4 in
+        its canonical dashed form (`str(uuid.uuid4())`, what a `string.uuid` rule accepts), or the next integer
+        (never reused); a set id is the caller's choice. AlreadyExists."""
         ...
 
     async def create_many(self, messages: Sequence[M]) -> builtins.list[M]:
@@ -134,19 +143,44 @@ class Repository(Protocol[M]):
         """Replaces the stored message of `message`'s id with `message` (whole); NotFound."""
         ...
 
+    async def modify(self, id: Id, change: Callable[[M], None]) -> M:
+        """Reads the stored message, calls `change(message)` to change it in place, stores and returns the result,
+        all in one write transaction: concurrent modifications of one id never lose a change. The id and the
+        create time stay as stored, the update time is set as `update` sets it. An exception from `change`
+        writes nothing and propagates as raised (an `InvalidArgument` reaches the client). NotFound.
+
+        `change` runs where the transaction runs (SqliteRepository: its worker thread, holding the write lock):
+        keep it quick and synchronous, and do not call the repository from it."""
+        ...
+
     async def delete(self, id: Id) -> M:
         """Removes the message and returns it; NotFound."""
         ...
 
-    async def list(self, page_size: int = 0, page_token: str = "") -> tuple[builtins.list[M], str]:
+    async def list(
+        self, page_size: int = 0, page_token: str = "", where: Callable[[M], bool] | None = None
+    ) -> tuple[builtins.list[M], str]:
         """A page in creation order and the token of the next page ("" after the last page). page_size 0 is
         the default size, more than the maximum is the maximum, negative or a token this repository did not
-        issue is InvalidArgument."""
+        issue is InvalidArgument.
+
+        With `where`, only messages for which `where(message)` is true: a page holds page_size of them (the
+        last page may hold fewer), and the token is "" when no matching message follows the page. `where`
+        runs like `modify`'s `change` (quick, synchronous); what it raises propagates."""
         ...
 
     def watch(self, context: Any = None, wants: Callable[[Event[M]], bool] | None = None) -> Subscription[Event[M]]:
         """Subscribes now (no event committed after this call is missed) to `Event`s in commit order; see
         `fanout.Fanout.subscribe` for `context` and `wants`."""
+        ...
+
+    @property
+    def watchers(self) -> int:
+        """How many `watch()` subscriptions are open (tests wait for a Watch call to have subscribed)."""
+        ...
+
+    def close(self) -> None:
+        """Releases what the repository holds (connections, threads); called once the server has stopped."""
         ...
 
 
@@ -210,18 +244,27 @@ class SqliteRepository(Generic[M]):
     async def update(self, message: M) -> M:
         return await self._call(self._update, self._own(message), asyncio.get_running_loop())
 
+    async def modify(self, id: Id, change: Callable[[M], None]) -> M:
+        return await self._call(self._modify, self._check_id(id), change, asyncio.get_running_loop())
+
     async def delete(self, id: Id) -> M:
         return await self._call(self._delete, self._check_id(id), asyncio.get_running_loop())
 
-    async def list(self, page_size: int = 0, page_token: str = "") -> tuple[builtins.list[M], str]:
+    async def list(
+        self, page_size: int = 0, page_token: str = "", where: Callable[[M], bool] | None = None
+    ) -> tuple[builtins.list[M], str]:
         if page_size < 0:
             raise InvalidArgument(f"page_size must not be negative, got {page_size}")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = self._read_token(page_token) if page_token else 0
-        return await self._call(self._list, size, after)
+        return await self._call(self._list, size, after, where)
 
     def watch(self, context: Any = None, wants: Callable[[Event[M]], bool] | None = None) -> Subscription[Event[M]]:
         return self._fanout.subscribe(context, wants)
+
+    @property
+    def watchers(self) -> int:
+        return len(self._fanout)
 
     # --- lifetime -----------------------------------------------------------------------------------
 
@@ -284,7 +327,7 @@ class SqliteRepository(Generic[M]):
         stored = message  # already our own copy
         id = getattr(stored, self.id_field)
         if not id:
-            id = self._next_integer(conn) if self._integer_ids else uuid.uuid4().hex
+            id = self._next_integer(conn) if self._integer_ids else str(uuid.uuid4())
             setattr(stored, self.id_field, id)
         elif self._integer_ids and not _MIN_INT <= id <= _MAX_INT:
             raise InvalidArgument(f"{self.id_field} {id} is out of the stored range {_MIN_INT}..{_MAX_INT}")
@@ -314,20 +357,45 @@ class SqliteRepository(Generic[M]):
         now = time.time_ns()
 
         def replace(conn: sqlite3.Connection) -> M:
-            old = self._find(conn, id)
-            stored = message  # already our own copy
-            if self._create_time_field is not None:
-                # Set by the store on create: the update's copy of it (maybe unset) is not the caller's to change.
-                created = getattr(self.message_type.FromString(old), self._create_time_field)
-                getattr(stored, self._create_time_field).CopyFrom(created)
-            if self._update_time_field is not None:
-                getattr(stored, self._update_time_field).FromNanoseconds(now)
-            conn.execute(f"UPDATE {self._quoted} SET message = ? WHERE id = ?", (_serialize(stored), id))
-            return stored
+            old = self.message_type.FromString(self._find(conn, id))
+            return self._rewrite(conn, old, message, now)  # `message` is already our own copy
 
         updated = _transaction(self._conn, replace)
         self._publish(loop, [Event("updated", updated)])
         return updated
+
+    def _modify(self, id: Id, change: Callable[[M], object], loop: asyncio.AbstractEventLoop) -> M:
+        def read_change_write(conn: sqlite3.Connection) -> M:
+            # The read is inside the write transaction (BEGIN IMMEDIATE): no other write to this id can land
+            # between it and ours, in this process or another.
+            blob = self._find(conn, id)
+            changed = self.message_type.FromString(blob)
+            result = change(changed)
+            if asyncio.iscoroutine(result):  # an `async def`: its changes would never happen
+                result.close()
+                raise TypeError("modify() takes a plain function as `change`, not a coroutine function")
+            stored = self.message_type.FromString(blob)
+            setattr(changed, self.id_field, getattr(stored, self.id_field))  # the row's key: not change's to alter
+            return self._rewrite(conn, stored, changed, time.time_ns())
+
+        modified = _transaction(self._conn, read_change_write)
+        self._publish(loop, [Event("updated", modified)])
+        return modified
+
+    def _rewrite(self, conn: sqlite3.Connection, old: M, new: M, now: int) -> M:
+        """Writes `new` over the row of `old` (same id): create time as stored, update time `now`."""
+        if self._create_time_field is not None:
+            # Set by the store on create: the new message's copy of it (maybe unset) is not the caller's to change.
+            name = self._create_time_field
+            if old.HasField(name):
+                getattr(new, name).CopyFrom(getattr(old, name))
+            else:
+                new.ClearField(name)
+        if self._update_time_field is not None:
+            getattr(new, self._update_time_field).FromNanoseconds(now)
+        id = getattr(old, self.id_field)
+        conn.execute(f"UPDATE {self._quoted} SET message = ? WHERE id = ?", (_serialize(new), id))
+        return new
 
     def _delete(self, id: Id, loop: asyncio.AbstractEventLoop) -> M:
         def remove(conn: sqlite3.Connection) -> M:
@@ -339,14 +407,34 @@ class SqliteRepository(Generic[M]):
         self._publish(loop, [Event("deleted", deleted)])
         return deleted
 
-    def _list(self, size: int, after: int) -> tuple[builtins.list[M], str]:
-        # One more row than the page tells whether a next page exists without a second query.
-        rows = self._conn.execute(
-            f"SELECT seq, message FROM {self._quoted} WHERE seq > ? ORDER BY seq LIMIT ?", (after, size + 1)
-        ).fetchall()
-        items = [self.message_type.FromString(blob) for _, blob in rows[:size]]
-        token = self._make_token(rows[size - 1][0]) if len(rows) > size else ""
-        return items, token
+    def _list(self, size: int, after: int, where: Callable[[M], bool] | None) -> tuple[builtins.list[M], str]:
+        # Unfiltered, one more row than the page tells whether a next page exists. Filtered, rows are read in
+        # chunks until the page is full and one more match is found (or the table ends): memory stays bounded
+        # however few rows match. One read transaction, so every chunk sees the same snapshot.
+        chunk = size + 1 if where is None else _SCAN_ROWS
+        items: builtins.list[M] = []
+        last = after  # the seq of the last item in the page
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            cursor = after
+            while True:
+                rows = conn.execute(
+                    f"SELECT seq, message FROM {self._quoted} WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, chunk)
+                ).fetchall()
+                for seq, blob in rows:
+                    message = self.message_type.FromString(blob)
+                    if where is not None and not where(message):
+                        continue
+                    if len(items) == size:  # a match after a full page: there is a next page
+                        return items, self._make_token(last)
+                    items.append(message)
+                    last = seq
+                if len(rows) < chunk:
+                    return items, ""
+                cursor = rows[-1][0]
+        finally:
+            conn.execute("COMMIT")  # a read transaction: ends it, writes nothing
 
     def _publish(self, loop: asyncio.AbstractEventLoop, events: builtins.list[Event[M]]) -> None:
         # Fanout is not thread-safe: publish on the loop. Scheduled before this call's result is, so the
