@@ -133,6 +133,7 @@ def test_helloworld_and_route_guide_are_stubs_whose_tests_expect_unimplemented(p
     summary = run_tests(project)
     assert summary.startswith("7 xfailed"), summary
     run_ruff(project)
+    run_mypy(project)
 
 
 def test_googleapis_library_example_standard_methods_work(project: Path) -> None:
@@ -143,6 +144,7 @@ def test_googleapis_library_example_standard_methods_work(project: Path) -> None
     summary = run_tests(project)
     assert summary.startswith("9 passed, 2 xfailed"), summary
     run_ruff(project)
+    run_mypy(project)
 
 
 def test_a_directory_with_two_protos_and_three_services(project: Path) -> None:
@@ -186,6 +188,7 @@ def test_a_directory_with_two_protos_and_three_services(project: Path) -> None:
     summary = run_tests(project)
     assert summary.startswith("5 passed, 1 xfailed"), summary
     run_ruff(project)
+    run_mypy(project)
 
 
 # --- growing the proto, bad input, the command line ------------------------------------------------

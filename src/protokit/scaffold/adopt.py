@@ -10,6 +10,7 @@ that already exists (reported, never edited).
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,11 +42,13 @@ from protokit.scaffold.names import RESERVED_TOP_LEVEL
 from protokit.scaffold.plan import WORKFLOW
 from protokit.scaffold.render import render
 from protokit.scaffold.writer import Transaction
-from protokit.servicegen.model import format_imports
+from protokit.servicegen.model import format_imports, snake_case
 from protokit.sources import load_sources
 
 # The Python packages of googleapis' protos (googleapis-common-protos), which carry no type information.
 _GOOGLEAPIS_MODULES = ("google.api.*", "google.longrunning.*", "google.rpc.*", "google.type.*")
+# Names main() in __main__.py defines or imports, which a service's variable must not take.
+_MAIN_NAMES = frozenset({"argparse", "args", "argv", "data", "exc", "main", "overrides", "parser", "run", "settings"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -229,10 +232,8 @@ def _python_package(
 
 
 def _clash(name: str, generated: set[str]) -> str | None:
-    if not _IDENTIFIER.fullmatch(name) or name in {"async", "await"} or name.isidentifier() is False:
+    if not _IDENTIFIER.fullmatch(name):
         return "is not a Python identifier"
-    import keyword
-
     if keyword.iskeyword(name):
         return "is a Python keyword"
     if name in generated:
@@ -273,7 +274,12 @@ def _project_view(
         "service": ", ".join(s.name for s in services),
         "service_full": first.full_name,
         "services": [
-            {"name": s.name, "full_name": s.full_name, "module": f"{package}.{path.stem}"}
+            {
+                "name": s.name,
+                "full_name": s.full_name,
+                "module": f"{package}.{path.stem}",
+                "var": _main_variable(s.name),
+            }
             for path, view in views
             for s in view.services
         ],
@@ -292,6 +298,12 @@ def _project_view(
         ),
         "first_stores": ", ".join(f"{store.attribute}=..." for store in views[0][1].services[0].stores),
     }
+
+
+def _main_variable(service: str) -> str:
+    """The variable `__main__` holds a service in: its snake_case name, unless main() uses that name already."""
+    name = snake_case(service)
+    return f"{name}_service" if name in _MAIN_NAMES or keyword.iskeyword(name) else name
 
 
 def _generated_tops(views: Sequence[tuple[Path, FileView]]) -> list[str]:
