@@ -20,6 +20,7 @@ import pytest
 
 from conftest import Run
 from protokit.errors import ProtokitError
+from protokit.implementations import declared_services
 from protokit.scaffold.adopt import AdoptResult, adopt_service
 from test_adoption import USER_SERVICE
 from test_resources import HELLOWORLD, LIBRARY, ROUTE_GUIDE, USERS_BARE
@@ -194,7 +195,7 @@ def test_a_directory_with_two_protos_and_three_services(project: Path) -> None:
 # --- growing the proto, bad input, the command line ------------------------------------------------
 
 
-def test_a_rerun_adds_what_is_missing_and_leaves_edited_code_alone(project: Path) -> None:
+def test_a_rerun_adds_what_is_missing_and_leaves_edited_code_alone(project: Path, protokit: Run) -> None:
     write(project, {"proto/user/v1/user_service.proto": USER_SERVICE})
     adopt_service(["proto"])
     implementation = project / "src/team_api/user_service.py"
@@ -218,12 +219,15 @@ def test_a_rerun_adds_what_is_missing_and_leaves_edited_code_alone(project: Path
             """
         },
     )
+    gen = protokit("gen", cwd=project)
+    assert gen.returncode == 0, gen.stderr
+    assert "src/team_api/user_service.py: UserService does not implement ArchiveUser" in gen.stderr
+    (project / "src/team_api/audit.py").unlink()  # gen created a plain skeleton; let the command write working code
     again = adopt_service(["proto"])
     assert again.created == ["src/team_api/audit.py", "tests/test_audit.py"]
     assert set(again.kept) == {"src/team_api/user_service.py", "tests/test_user_service.py"}
     assert again.missing == [
-        "src/team_api/user_service.py: UserService does not implement ArchiveUser "
-        "(they answer UNIMPLEMENTED until it does)"
+        "src/team_api/user_service.py: UserService does not implement ArchiveUser (UNIMPLEMENTED until it does)"
     ]
     assert implementation.read_text() == edited
     assert run_tests(project).startswith("8 passed")
@@ -338,3 +342,17 @@ def test_every_rpc_of_the_user_service_answers_buf_curl_and_the_project_passes_m
             watch.wait()
         missing = buf_curl(server.port, f"{path}/GetUser", {"id": ada["id"]})
         assert missing.returncode != 0 and "not_found" in missing.stderr.lower()
+
+
+def test_the_services_a_proto_declares_are_read_past_comments_and_strings() -> None:
+    text = """
+    // service Commented { rpc No(A) returns (B); }
+    service Users { // the main one
+      rpc GetUser(GetUserRequest) returns (User) { option (x) = "rpc Fake(A)"; }
+      /* rpc Hidden(A) returns (B); */
+      rpc ListUsers(ListUsersRequest) returns (stream User);
+    }
+    message M { string s = 1 [default = "service Fake {"]; }
+    service Empty {}
+    """
+    assert declared_services(text) == {"Users": ["GetUser", "ListUsers"], "Empty": []}

@@ -36,6 +36,7 @@ class GenResult:
     out_roots: tuple[str, ...] = ()
     written: bool = False
     implementations: list[str] = field(default_factory=list)  # implementation files created this run
+    unimplemented: list[str] = field(default_factory=list)  # RPCs existing implementation files lack
 
 
 def out_roots(plugins: Sequence[Plugin]) -> tuple[str, ...]:
@@ -171,6 +172,7 @@ class Generator:
         result = self._sync(sources, check)
         if not check:  # implementation files are the user's: --check never reports them
             result.implementations = implementations.create_missing(self.project, self.config, sources)
+            result.unimplemented = implementations.unimplemented(self.project, self.config, sources)
         return result
 
     def _sync(self, sources: SourceSet, check: bool) -> GenResult:

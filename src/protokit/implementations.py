@@ -9,7 +9,10 @@ The directory comes from the protoc-gen-protokit entry of buf.gen.yaml: `opt: [i
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from protokit import cache
@@ -76,3 +79,65 @@ def create_missing(project: Project, config: GenConfig, sources: SourceSet) -> l
             continue
         created.append(project.display(path))
     return created
+
+
+# A cheap reading of the services a proto declares (comments and strings removed first); the compiler has
+# the final word, this only says which RPC names an implementation class should define.
+_NOISE = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+_SERVICE = re.compile(r"\bservice\s+(\w+)\s*\{")
+_RPC = re.compile(r"\brpc\s+(\w+)\s*\(")
+
+
+def declared_services(text: str) -> dict[str, list[str]]:
+    """Service name -> its RPC names, in declaration order."""
+    code = _NOISE.sub(" ", text)
+    services: dict[str, list[str]] = {}
+    for match in _SERVICE.finditer(code):
+        depth, end = 1, match.end()
+        while depth and end < len(code):
+            depth += {"{": 1, "}": -1}.get(code[end], 0)
+            end += 1
+        services[match.group(1)] = _RPC.findall(code, match.end(), end)
+    return services
+
+
+def missing_methods(
+    path: Path, display: str, services: Mapping[str, Sequence[str]], classes: bool = False
+) -> list[str]:
+    """What the implementation module at `path` lacks for `services`: methods its classes (named as the
+    services) do not define, which answer UNIMPLEMENTED from the generated base; with `classes`, also a
+    service without a class. Read with `ast`: never imported, never edited."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        return [f"{display}: could not be read ({exc}), so it was not checked"]
+    defined = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    missing = []
+    for service, rpcs in services.items():
+        node = defined.get(service)
+        if node is None:
+            if classes:
+                missing.append(f"{display}: has no class {service}")
+            continue
+        methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        absent = [rpc for rpc in rpcs if rpc not in methods]
+        if absent:
+            missing.append(f"{display}: {service} does not implement {', '.join(absent)} (UNIMPLEMENTED until it does)")
+    return missing
+
+
+def unimplemented(project: Project, config: GenConfig, sources: SourceSet) -> list[str]:
+    """For every implementation file that exists: the RPCs of its proto its service classes lack."""
+    directory = implementation_dir(project, config)
+    if directory is None:
+        return []
+    missing = []
+    for path, name in sorted(planned(directory, sources).items()):
+        if path.is_file():
+            proto = project.root / sources.files[name].display
+            try:
+                services = declared_services(proto.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+            missing += missing_methods(path, project.display(path), services)
+    return missing

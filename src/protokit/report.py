@@ -83,6 +83,7 @@ def gen_json(result: GenResult, check: bool) -> dict[str, Any]:
         "extra": sorted(drift.extra),
         "user_files": sorted(drift.user_files),
         "created": sorted(result.implementations),
+        "unimplemented": result.unimplemented,
     }
 
 
@@ -106,6 +107,8 @@ def render_gen(result: GenResult, check: bool, fmt: str) -> None:
         return
     for path in result.implementations:
         out.print(f"[green]+[/] created {escape(path)} (your implementation: protokit never overwrites it)")
+    for line in result.unimplemented:
+        stderr_console().print(f"[yellow]note:[/] {escape(line)}")
     if not result.written:
         out.print(f"[green]✓[/] {roots} is up to date ({result.files} files)")
         return

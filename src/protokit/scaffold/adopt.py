@@ -9,7 +9,6 @@ that already exists (reported, never edited).
 
 from __future__ import annotations
 
-import ast
 import keyword
 import re
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from protokit.check.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.compile import GOOGLEAPIS_DEP
 from protokit.config import Project
 from protokit.errors import ProtokitError
-from protokit.implementations import planned
+from protokit.implementations import missing_methods, planned
 from protokit.resources import ServicePlan, recognise
 from protokit.scaffold.adopted import MAX_BATCH, FileView, build_file
 from protokit.scaffold.hints import Hint, pyproject_hints
@@ -148,7 +147,8 @@ def adopt_service(
         test = f"tests/test_{path.stem}.py"
         if path.exists():
             result.kept.append(relative)
-            result.missing += _missing(path, relative, view)
+            services = {s.name: [m.name for m in s.methods] for s in view.services}
+            result.missing += missing_methods(path, relative, services, classes=True)
         else:
             writes[relative] = render("adopted.py.j2", f=view, max_batch=MAX_BATCH)
         if (root / test).exists():
@@ -325,30 +325,6 @@ def _curl_example(views: Sequence[tuple[Path, FileView]]) -> str:
     return f"buf curl --protocol grpc --http2-prior-knowledge --list-methods http://127.0.0.1:50051/{service.full_name}"
 
 
-def _missing(path: Path, relative: str, view: FileView) -> list[str]:
-    """What an existing implementation module lacks for `view`'s services: a class, or methods (which then
-    answer UNIMPLEMENTED from the generated base). Read with `ast`, never imported or edited."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-        return [f"{relative}: could not be read ({exc}), so it was not checked"]
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    missing = []
-    for service in view.services:
-        node = classes.get(service.name)
-        if node is None:
-            missing.append(f"{relative}: has no class {service.name} for {service.full_name}")
-            continue
-        defined = {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-        absent = [m.name for m in service.methods if m.name not in defined]
-        if absent:
-            missing.append(
-                f"{relative}: {service.name} does not implement {', '.join(absent)} "
-                "(they answer UNIMPLEMENTED until it does)"
-            )
-    return missing
-
-
 def _generate(root: Path) -> int:
     from protokit import config, gen
 
@@ -379,7 +355,8 @@ def render_adopted(result: AdoptResult, fmt: str = "text") -> None:
     from protokit.scaffold.results import render_hints, render_steps
 
     out = stdout_console()
-    out.print(f"[green]✓[/] {escape(', '.join(result.services))} at {escape(str(result.root))}")
+    services = ", ".join(result.services) if len(result.services) <= 3 else f"{len(result.services)} services"
+    out.print(f"[green]✓[/] {escape(services)} at {escape(str(result.root))}")
     for path in result.created:
         out.print(f"  [green]+[/] {escape(path)}")
     for path in result.kept:
