@@ -356,3 +356,21 @@ def test_the_services_a_proto_declares_are_read_past_comments_and_strings() -> N
     service Empty {}
     """
     assert declared_services(text) == {"Users": ["GetUser", "ListUsers"], "Empty": []}
+
+
+def test_existing_configs_are_kept_and_what_they_lack_is_hinted(project: Path) -> None:
+    write(project, {"proto/user/v1/user_service.proto": USER_SERVICE})
+    gen_yaml = (
+        "version: v2\nplugins:\n  - protoc_builtin: python\n"
+        "    protoc_path: [python, -m, grpc_tools.protoc]\n    out: gen\n"
+    )
+    pyproject = '[project]\nname = "team-api"\nversion = "1"\n'
+    write(project, {"buf.gen.yaml": gen_yaml, "pyproject.toml": pyproject})
+    result = adopt_service(["proto"])
+    assert (project / "buf.gen.yaml").read_text() == gen_yaml
+    assert (project / "pyproject.toml").read_text() == pyproject
+    assert "buf.gen.yaml" not in result.created and "pyproject.toml" not in result.created
+    hinted = {(h.path, h.message.split(",")[0].split(";")[0]) for h in result.hints}
+    assert ("buf.gen.yaml", "has no protoc-gen-protokit with implementations=DIR") in hinted
+    assert any(h.path == "pyproject.toml" and "protokit-runtime" in h.snippet for h in result.hints)
+    assert (project / "src/team_api/user_service.py").is_file()  # from buf.gen.yaml's out: gen/

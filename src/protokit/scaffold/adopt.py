@@ -27,13 +27,14 @@ from protokit.errors import ProtokitError
 from protokit.implementations import missing_methods, planned
 from protokit.resources import ServicePlan, recognise
 from protokit.scaffold.adopted import MAX_BATCH, FileView, build_file
-from protokit.scaffold.hints import Hint, pyproject_hints
+from protokit.scaffold.hints import Hint, gen_yaml_hints, pyproject_hints
 from protokit.scaffold.layout import (
     BUF_GEN_YAML,
     BUF_YAML,
     DEFAULT_OUT,
     DEFAULT_SOURCE_ROOT,
     PYPROJECT,
+    GenInfo,
     file_in_the_way,
     join_path,
 )
@@ -101,7 +102,9 @@ def adopt_service(
     names = _module_names(plan)
     targets = sorted({names[s.file] for s in plan.services})
     service_plans = recognise(files, targets)
-    out, implementations = _gen_layout(root)
+    gen = _gen_info(root)
+    out = (gen.out if gen else None) or DEFAULT_OUT
+    implementations = gen.implementations if gen else None
     package = _python_package(root, implementations, python_package, files)
     implementations = implementations or f"{DEFAULT_SOURCE_ROOT}/{package}"
     source_root = str(Path(implementations).parent.as_posix()) or "."
@@ -155,6 +158,9 @@ def adopt_service(
             result.kept.append(test)
         else:
             writes[test] = render("adopted_test.py.j2", f=view)
+    if gen is not None:
+        importer = views[0][0].relative_to(root).as_posix()
+        result.hints += gen_yaml_hints(gen, out, implementations, importer)
     if (root / PYPROJECT).exists() and PYPROJECT not in writes:
         result.hints += pyproject_hints(root / PYPROJECT, source_root, out, package)
     for written in writes:
@@ -196,15 +202,14 @@ def _module_names(plan: AdoptionPlan) -> dict[str, str]:
     return found
 
 
-def _gen_layout(root: Path) -> tuple[str, str | None]:
-    """The generated-code directory and the implementation directory an existing buf.gen.yaml names."""
+def _gen_info(root: Path) -> GenInfo | None:
+    """What an existing buf.gen.yaml says (rejected as gen rejects it); None when there is none."""
     if not (root / BUF_GEN_YAML).is_file():
-        return DEFAULT_OUT, None
+        return None
     from protokit import config
-    from protokit.scaffold.layout import _gen_info
+    from protokit.scaffold.layout import gen_info
 
-    info = _gen_info(config.load_project(root))
-    return info.out or DEFAULT_OUT, info.implementations
+    return gen_info(config.load_project(root))
 
 
 def _python_package(

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protokit import version
-from protokit.scaffold.layout import BUF_GEN_YAML, PROTOKIT_PLUGIN, PYPROJECT
+from protokit.scaffold.layout import BUF_GEN_YAML, PROTOKIT_PLUGIN, PYPROJECT, GenInfo
 
 if TYPE_CHECKING:
-    from protokit.scaffold.render import Spec
+    pass
 
 
 @dataclass(frozen=True)
@@ -25,19 +25,16 @@ class Hint:
     snippet: str = ""
 
 
-def gen_yaml_hints(spec: Spec) -> list[Hint]:
-    gen = spec.layout.gen
-    assert gen is not None
-    out = spec.layout.out
+def gen_yaml_hints(gen: GenInfo, out: str, implementations: str, importer: str) -> list[Hint]:
+    """What an existing buf.gen.yaml lacks for the implementation file `importer` (in `implementations`)."""
     hints = []
     if not gen.implementations:
         hints.append(
             Hint(
                 BUF_GEN_YAML,
                 f"has no {PROTOKIT_PLUGIN} with implementations=DIR, which generates the servicer base and "
-                f"client {spec.layout.implementations}/{spec.names.file_stem}.py imports; add this plugin:",
-                f"  - local: {PROTOKIT_PLUGIN}\n    out: {out}\n    opt:\n"
-                f"      - implementations={spec.layout.implementations}",
+                f"client {importer} imports; add this plugin:",
+                f"  - local: {PROTOKIT_PLUGIN}\n    out: {out}\n    opt:\n      - implementations={implementations}",
             )
         )
     if not gen.has_python or not gen.has_grpc:

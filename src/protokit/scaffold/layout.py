@@ -45,7 +45,7 @@ class GenInfo:
     has_grpc: bool = False
 
 
-def _gen_info(project: config.Project) -> GenInfo:
+def gen_info(project: config.Project) -> GenInfo:
     """buf.gen.yaml read as `protokit gen` reads it (what gen rejects fails here, with its line:col)."""
     from protokit.implementations import implementation_dir
 
@@ -108,7 +108,7 @@ def find_layout(directory: Path, names: ServiceName, package: str) -> Layout:
     top = package.split(".")[0]
     project = config.load_project(root)
     modules = tuple(m.path for m in project.modules) if found is not None else (DEFAULT_MODULE,)
-    gen = _gen_info(project) if (root / BUF_GEN_YAML).is_file() else None
+    gen = gen_info(project) if (root / BUF_GEN_YAML).is_file() else None
     out = (gen.out if gen else None) or DEFAULT_OUT
     if gen is not None and gen.implementations:
         implementations = gen.implementations

@@ -161,7 +161,8 @@ def plan_service(spec: Spec) -> Plan:
         if not (root / path).exists():
             plan.files[path] = render(template, p=project)
     if layout.gen is not None:
-        plan.hints.extend(gen_yaml_hints(spec))
+        importer = f"{layout.implementations}/{spec.names.file_stem}.py"
+        plan.hints.extend(gen_yaml_hints(layout.gen, layout.out, layout.implementations, importer))
     if (root / PYPROJECT).exists():
         plan.hints.extend(pyproject_hints(root / PYPROJECT, layout.source_root, layout.out, layout.python_package))
     return plan
