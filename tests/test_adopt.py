@@ -192,6 +192,87 @@ def test_a_directory_with_two_protos_and_three_services(project: Path) -> None:
     run_mypy(project)
 
 
+# Every less common shape at once: resource names under a parent with a client-chosen id, protovalidate
+# rules, an update by mask with output-only times, a filtered and ordered List with a total, a unary
+# batch (AIP-233), a server-streamed Watch filtered by names and a filter, with Kubernetes-style event
+# kinds and an event time.
+NOTES = """\
+    syntax = "proto3";
+    package acme.notes.v1;
+
+    import "buf/validate/validate.proto";
+    import "google/api/resource.proto";
+    import "google/protobuf/empty.proto";
+    import "google/protobuf/field_mask.proto";
+    import "google/protobuf/timestamp.proto";
+
+    service NoteService {
+      rpc GetNote(GetNoteRequest) returns (Note);
+      rpc CreateNote(CreateNoteRequest) returns (Note);
+      rpc UpdateNote(UpdateNoteRequest) returns (Note);
+      rpc DeleteNote(DeleteNoteRequest) returns (google.protobuf.Empty);
+      rpc ListNotes(ListNotesRequest) returns (ListNotesResponse);
+      rpc BatchCreateNotes(BatchCreateNotesRequest) returns (BatchCreateNotesResponse);
+      rpc WatchNotes(WatchNotesRequest) returns (stream NoteEvent);
+      rpc ArchiveNote(GetNoteRequest) returns (Note);
+    }
+
+    message Note {
+      option (google.api.resource) = {type: "acme.com/Note", pattern: "folders/{folder}/notes/{note}"};
+      string name = 1;
+      string title = 2 [(buf.validate.field).string = {min_len: 1, max_len: 80}];
+      repeated string tags = 3;
+      map<string, string> labels = 4;
+      google.protobuf.Timestamp create_time = 5;
+      google.protobuf.Timestamp update_time = 6;
+      int32 priority = 7 [(buf.validate.field).int32 = {gte: 0, lte: 5}];
+    }
+    message GetNoteRequest { string name = 1 [(buf.validate.field).string.min_len = 1]; }
+    message CreateNoteRequest {
+      string parent = 1;
+      Note note = 2 [(buf.validate.field).required = true];
+      string note_id = 3;
+    }
+    message UpdateNoteRequest { Note note = 1; google.protobuf.FieldMask update_mask = 2; }
+    message DeleteNoteRequest { string name = 1; }
+    message ListNotesRequest {
+      string parent = 1;
+      int32 page_size = 2 [(buf.validate.field).int32.gte = 0];
+      string page_token = 3;
+      string filter = 4;
+      string order_by = 5;
+    }
+    message ListNotesResponse { repeated Note notes = 1; string next_page_token = 2; int32 total_size = 3; }
+    message BatchCreateNotesRequest { string parent = 1; repeated CreateNoteRequest requests = 2; }
+    message BatchCreateNotesResponse { repeated Note notes = 1; }
+    message WatchNotesRequest { repeated string names = 1; string filter = 2; }
+    message NoteEvent {
+      enum Kind { KIND_UNSPECIFIED = 0; KIND_ADDED = 1; KIND_MODIFIED = 2; KIND_REMOVED = 3; }
+      Kind kind = 1;
+      Note note = 2;
+      google.protobuf.Timestamp event_time = 3;
+    }
+"""
+
+
+def test_resource_names_validation_masks_filters_and_a_unary_batch_all_work(project: Path) -> None:
+    write(project, {"proto/acme/notes/v1/notes.proto": NOTES})
+    result = adopt_service(["proto"])
+    assert kinds(result) == {
+        "NoteService.GetNote": "get",
+        "NoteService.CreateNote": "create",
+        "NoteService.UpdateNote": "update",
+        "NoteService.DeleteNote": "delete",
+        "NoteService.ListNotes": "list",
+        "NoteService.BatchCreateNotes": "batch_create",
+        "NoteService.WatchNotes": "watch",
+        "NoteService.ArchiveNote": "stub",
+    }
+    assert run_tests(project).startswith("7 passed, 1 xfailed")
+    run_ruff(project)
+    run_mypy(project)
+
+
 # --- growing the proto, bad input, the command line ------------------------------------------------
 
 
@@ -266,7 +347,7 @@ def test_the_command_lists_working_rpcs_and_stubs_with_reasons(project: Path, pr
     assert "not named as a standard method" in data["methods"][0]["reason"]
     again = protokit("new", "service", "--from", "helloworld", cwd=project)
     assert again.returncode == 0, again.stderr
-    assert "stub  Greeter.SayHello: it is not named as a standard method" in again.stdout
+    assert "stub         Greeter.SayHello: it is not named as a standard method" in again.stdout
     assert "= src/team_api/helloworld.py (exists: left as it is)" in again.stdout
     assert protokit("new", "service", "--from", cwd=project).returncode == 2
     missing = protokit("new", "service", "--from", "nothing-here", cwd=project)

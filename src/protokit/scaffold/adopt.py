@@ -373,9 +373,9 @@ def render_adopted(result: AdoptResult, fmt: str = "text") -> None:
     for m in result.methods:
         name = f"{m.service.rpartition('.')[2]}.{m.method}"
         if m.kind == "stub":
-            out.print(f"  [yellow]stub[/]  {escape(name)}: {escape(m.reason)}")
+            out.print(f"  [yellow]{'stub':<12}[/] {escape(name)}: {escape(m.reason)}")
         else:
-            out.print(f"  [green]{m.kind}[/]  {escape(name)}")
+            out.print(f"  [green]{m.kind:<12}[/] {escape(name)}")
     if result.baselined:
         out.print(
             f"\n[bold]lint baseline:[/] {result.baselined} existing finding(s) recorded (ignore_only), so "

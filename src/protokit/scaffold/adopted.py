@@ -12,7 +12,7 @@ from __future__ import annotations
 import keyword
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from google.protobuf import descriptor_pb2
 
@@ -202,6 +202,12 @@ class MethodView:
     # --- what the tests send -------------------------------------------------------------------
 
     @property
+    def sends_invalid(self) -> bool:
+        """The test also sends a request protovalidate rejects (unary calls and client-streamed batches)."""
+        unary = self.kind in ("get", "create", "update", "delete")
+        return self.validated and (unary or (self.kind == "batch_create" and self.client_streaming))
+
+    @property
     def create_values(self) -> list[str]:
         """Keyword arguments of a valid create request (besides what example() fills in)."""
         return _create_values(self.converter) if self.converter else []
@@ -359,14 +365,6 @@ class ServiceView:
     database: str  # the SQLite file name in the data directory
     serve: str  # the tests' function serving it
 
-    @property
-    def implemented(self) -> tuple[MethodView, ...]:
-        return tuple(m for m in self.methods if m.kind != "stub")
-
-    @property
-    def stubs(self) -> tuple[MethodView, ...]:
-        return tuple(m for m in self.methods if m.kind == "stub")
-
 
 @dataclass(frozen=True)
 class FileView:
@@ -414,8 +412,8 @@ class FileView:
         if any(w.filters for w in self.watches):
             stdlib.append(("collections.abc", "Callable", ""))
             third.append(("protokit.runtime.store", "Event", ""))
-            if any(w.time_field for w in self.watches):
-                third.append(("google.protobuf.timestamp_pb2", "Timestamp", ""))
+        if any(w.time_field for w in self.watches):
+            third.append(("google.protobuf.timestamp_pb2", "Timestamp", ""))
         helpers = set()
         for converter in self.converters:
             if converter.source == "flattened":
@@ -443,10 +441,6 @@ class FileView:
         return (format_imports(stdlib), format_imports(third))
 
     @property
-    def stubs(self) -> bool:
-        return any(m.kind == "stub" for m in self.methods)
-
-    @property
     def test_imports(self) -> tuple[tuple[str, ...], ...]:
         methods = self.methods
         stdlib: list[Import] = [("", "asyncio", ""), ("pathlib", "Path", ""), ("typing", "TypeVar", "")]
@@ -458,13 +452,13 @@ class FileView:
         third += [("protokit.runtime", n, "") for n in ("ServerSettings", "build_server", "close_channels")]
         if any(m.kind != "stub" for m in methods):
             third.append(("protokit.runtime.examples", "example", ""))
-        if any(m.validated and m.kind != "stub" for m in methods):
+        if any(m.sends_invalid for m in methods):
             third.append(("protokit.runtime.examples", "invalid", ""))
         if any(m.kind == "delete" for m in methods):
             third.append(("protokit.runtime", "NotFound", ""))
         if any(s.id_style == "name" for s in self._stores):
             third.append(("protokit.runtime.messages", "resource_name", ""))
-        if any(m.update is not None and m.update.mask_expr for m in methods):
+        if any("FieldMask(" in value for m in methods if m.update for value in m.update_values):
             third.append(("google.protobuf.field_mask_pb2", "FieldMask", ""))
         first: list[Import] = [(self.implementation_module, s.name, "") for s in self.services]
         if self._has("batch_create"):
@@ -678,9 +672,9 @@ def _method(
     if shape is None or method.resource is None:
         return base
     store = stores[method.resource.message.full_name]
-    view = _with(base, store=store)
+    view = replace(base, store=store)
     if isinstance(shape, GetShape | DeleteShape):
-        return _with(
+        return replace(
             view,
             reply=_reply(shape.reply, names),
             id_expr=_path("request", shape.id_path),
@@ -688,7 +682,7 @@ def _method(
             ignored_fields=shape.ignored_fields,
         )
     if isinstance(shape, CreateShape):
-        return _with(
+        return replace(
             view, reply=_reply(shape.reply, names), converter=_converter(shape.input, store, names, converters)
         )
     if isinstance(shape, UpdateShape):
@@ -699,7 +693,7 @@ def _method(
             mask_expr=f"request.{shape.mask_field}" if shape.mask_field else None,
             fields=tuple(f.name for f in shape.fields),
         )
-        return _with(
+        return replace(
             view,
             reply=_reply(shape.reply, names),
             id_expr=_path("request", shape.id_path),
@@ -723,7 +717,7 @@ def _method(
             parent_field=shape.parent_field,
         )
         ignored = (shape.parent_field,) if shape.parent_field and store.id_style != "name" else ()
-        return _with(view, listing=listing, ignored_fields=ignored)
+        return replace(view, listing=listing, ignored_fields=ignored)
     if isinstance(shape, BatchCreateShape):
         converter = _converter(shape.input, store, names, converters)
         item = "item" if shape.item_field is None else f"item.{shape.item_field}"
@@ -737,7 +731,7 @@ def _method(
             item_type=names.type(method.request),
             input_type=names.type(shape.input.message),
         )
-        return _with(view, converter=converter, batch=batch)
+        return replace(view, converter=converter, batch=batch)
     if isinstance(shape, WatchShape):
         changes = f"{snake_case(store.name).upper()}_{snake_case(shape.type_enum.name).upper()}_VALUES"
         values = (
@@ -766,14 +760,8 @@ def _method(
             id_field=store.id_field,
         )
         watches.append(watch)
-        return _with(view, watch=watch)
+        return replace(view, watch=watch)
     raise AssertionError(f"unhandled shape {type(shape).__name__}")
-
-
-def _with(view: MethodView, **changes: object) -> MethodView:
-    from dataclasses import replace
-
-    return replace(view, **changes)  # type: ignore[arg-type]
 
 
 # --- which requests protovalidate checks ----------------------------------------------------------
