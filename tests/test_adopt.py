@@ -23,7 +23,7 @@ from protokit.errors import ProtokitError
 from protokit.implementations import declared_services
 from protokit.scaffold.adopt import AdoptResult, adopt_service
 from test_adoption import USER_SERVICE
-from test_resources import HELLOWORLD, LIBRARY, ROUTE_GUIDE, USERS_BARE
+from test_resources import HELLOWORLD, LIBRARY, ROUTE_GUIDE, SHOP, USERS_BARE
 
 BIN = Path(sys.executable).parent
 
@@ -149,39 +149,7 @@ def test_googleapis_library_example_standard_methods_work(project: Path) -> None
 
 
 def test_a_directory_with_two_protos_and_three_services(project: Path) -> None:
-    write(
-        project,
-        {
-            "api/shop/v1/product.proto": """\
-            syntax = "proto3";
-            package shop.v1;
-            service ProductService {
-              rpc GetProduct(GetProductRequest) returns (Product);
-              rpc ListProducts(ListProductsRequest) returns (ListProductsResponse);
-            }
-            message Product { string id = 1; string title = 2; }
-            message GetProductRequest { string id = 1; }
-            message ListProductsRequest { int32 page_size = 1; string page_token = 2; }
-            message ListProductsResponse { repeated Product products = 1; string next_page_token = 2; }
-            """,
-            "api/shop/v1/order.proto": """\
-            syntax = "proto3";
-            package shop.v1;
-            import "shop/v1/product.proto";
-            service OrderService {
-              rpc CreateOrder(CreateOrderRequest) returns (Order);
-              rpc GetOrder(GetOrderRequest) returns (Order);
-            }
-            service CatalogService {
-              rpc GetProduct(GetProductRequest) returns (Product);
-              rpc RefreshCatalog(GetProductRequest) returns (Product);
-            }
-            message Order { string id = 1; repeated Product products = 2; }
-            message CreateOrderRequest { repeated Product products = 1; }
-            message GetOrderRequest { string id = 1; }
-            """,
-        },
-    )
+    write(project, {f"api/{name}": text for name, text in SHOP.items()})
     result = adopt_service(["api"])
     assert result.services == ["shop.v1.ProductService", "shop.v1.OrderService", "shop.v1.CatalogService"]
     assert {"src/team_api/order.py", "src/team_api/product.py"} <= set(result.created)

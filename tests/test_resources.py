@@ -774,39 +774,41 @@ def test_two_services_in_one_file_each_with_its_own_resource(plans: Recognise) -
     assert authors.resources[0].display_fields == ("display_name",)
 
 
+# Two files, three services; CatalogService serves a resource declared in the other file.
+SHOP = {
+    "shop/v1/product.proto": """\
+    syntax = "proto3";
+    package shop.v1;
+    service ProductService {
+      rpc GetProduct(GetProductRequest) returns (Product);
+      rpc ListProducts(ListProductsRequest) returns (ListProductsResponse);
+    }
+    message Product { string id = 1; string title = 2; }
+    message GetProductRequest { string id = 1; }
+    message ListProductsRequest { int32 page_size = 1; string page_token = 2; }
+    message ListProductsResponse { repeated Product products = 1; string next_page_token = 2; }
+    """,
+    "shop/v1/order.proto": """\
+    syntax = "proto3";
+    package shop.v1;
+    import "shop/v1/product.proto";
+    service OrderService {
+      rpc CreateOrder(CreateOrderRequest) returns (Order);
+      rpc GetOrder(GetOrderRequest) returns (Order);
+    }
+    service CatalogService {
+      rpc GetProduct(GetProductRequest) returns (Product);
+      rpc RefreshCatalog(GetProductRequest) returns (Product);
+    }
+    message Order { string id = 1; repeated Product products = 2; }
+    message CreateOrderRequest { repeated Product products = 1; }
+    message GetOrderRequest { string id = 1; }
+    """,
+}
+
+
 def test_two_files_three_services_with_an_imported_resource(plans: Recognise) -> None:
-    services = plans(
-        {
-            "shop/v1/product.proto": """\
-            syntax = "proto3";
-            package shop.v1;
-            service ProductService {
-              rpc GetProduct(GetProductRequest) returns (Product);
-              rpc ListProducts(ListProductsRequest) returns (ListProductsResponse);
-            }
-            message Product { string id = 1; string title = 2; }
-            message GetProductRequest { string id = 1; }
-            message ListProductsRequest { int32 page_size = 1; string page_token = 2; }
-            message ListProductsResponse { repeated Product products = 1; string next_page_token = 2; }
-            """,
-            "shop/v1/order.proto": """\
-            syntax = "proto3";
-            package shop.v1;
-            import "shop/v1/product.proto";
-            service OrderService {
-              rpc CreateOrder(CreateOrderRequest) returns (Order);
-              rpc GetOrder(GetOrderRequest) returns (Order);
-            }
-            service CatalogService {
-              rpc GetProduct(GetProductRequest) returns (Product);
-              rpc RefreshCatalog(GetProductRequest) returns (Product);
-            }
-            message Order { string id = 1; repeated Product products = 2; }
-            message CreateOrderRequest { repeated Product products = 1; }
-            message GetOrderRequest { string id = 1; }
-            """,
-        },
-    )
+    services = plans(SHOP)
     assert [(s.file, s.name) for s in services] == [
         ("shop/v1/product.proto", "ProductService"),
         ("shop/v1/order.proto", "OrderService"),

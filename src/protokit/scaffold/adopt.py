@@ -41,7 +41,7 @@ from protokit.scaffold.layout import (
 from protokit.scaffold.names import RESERVED_TOP_LEVEL
 from protokit.scaffold.plan import WORKFLOW
 from protokit.scaffold.render import render
-from protokit.scaffold.writer import Transaction
+from protokit.scaffold.writer import write_then
 from protokit.servicegen.model import format_imports, snake_case
 from protokit.sources import load_sources
 
@@ -168,23 +168,7 @@ def adopt_service(
         if blocker:
             raise ProtokitError(f"{blocker} is a file, where the project needs a directory")
 
-    transaction = Transaction(root)
-    try:
-        for written, content in writes.items():
-            transaction.write(root / written, content)
-        result.generated_files = _generate(root)
-    except OSError as exc:
-        transaction.rollback()
-        where = f" {exc.filename}" if exc.filename else ""
-        raise ProtokitError(f"cannot write{where}: {exc.strerror or exc}; nothing was written") from exc
-    except ProtokitError as exc:
-        transaction.rollback()
-        raise ProtokitError(
-            "protokit gen failed on the adopted protos, so nothing was written", exc.lines or [exc.message]
-        ) from exc
-    except BaseException:
-        transaction.rollback()
-        raise
+    result.generated_files = write_then(root, writes, lambda: _generate(root), "the adopted protos")
     result.created = list(writes)
     result.next_steps = _next_steps(project, result)
     return result

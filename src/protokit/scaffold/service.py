@@ -14,7 +14,7 @@ from protokit.scaffold.names import check_package, default_package, parse_servic
 from protokit.scaffold.plan import plan_service
 from protokit.scaffold.render import Spec, curl
 from protokit.scaffold.results import ServiceResult
-from protokit.scaffold.writer import Transaction
+from protokit.scaffold.writer import write_then
 
 
 def new_service(
@@ -46,24 +46,7 @@ def new_service(
     )
     plan = plan_service(spec)
     new_top = not (layout.root / layout.out / package.split(".")[0]).exists()
-    transaction = Transaction(layout.root)
-    try:
-        transaction.mkdir(layout.root)
-        for path, content in plan.files.items():
-            transaction.write(layout.root / path, content)
-        generated = _generate(layout.root)
-    except OSError as exc:
-        transaction.rollback()
-        where = f" {exc.filename}" if exc.filename else ""
-        raise ProtokitError(f"cannot write{where}: {exc.strerror or exc}; nothing was written") from exc
-    except ProtokitError as exc:
-        transaction.rollback()
-        raise ProtokitError(
-            "protokit gen failed on the new service, so nothing was written", exc.lines or [exc.message]
-        ) from exc
-    except BaseException:
-        transaction.rollback()
-        raise
+    generated = write_then(layout.root, plan.files, lambda: _generate(layout.root), "the new service")
     result = ServiceResult(
         root=layout.root,
         service=spec.full_service,

@@ -3,7 +3,37 @@ it created when a later step fails, so a run either completes or leaves the tree
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
+
+from protokit.errors import ProtokitError
+
+T = TypeVar("T")
+
+
+def write_then(root: Path, files: Mapping[str, str], then: Callable[[], T], what: str) -> T:
+    """Create `root` and `files` (relative path -> content, never replacing one), then call `then` (protokit
+    gen); if anything fails, remove all that was created and raise: the tree is left as it was.
+    `what` names the input in the message when `then` raises a ProtokitError ("the new service")."""
+    transaction = Transaction(root)
+    try:
+        transaction.mkdir(root)
+        for path, content in files.items():
+            transaction.write(root / path, content)
+        return then()
+    except OSError as exc:
+        transaction.rollback()
+        where = f" {exc.filename}" if exc.filename else ""
+        raise ProtokitError(f"cannot write{where}: {exc.strerror or exc}; nothing was written") from exc
+    except ProtokitError as exc:
+        transaction.rollback()
+        raise ProtokitError(
+            f"protokit gen failed on {what}, so nothing was written", exc.lines or [exc.message]
+        ) from exc
+    except BaseException:
+        transaction.rollback()
+        raise
 
 
 class Transaction:

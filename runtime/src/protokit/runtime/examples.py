@@ -33,6 +33,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from .messages import _clone, _is_map, set_fields
+
 __all__ = ["UUID", "example", "has_constraints", "invalid"]
 
 M = TypeVar("M", bound=Message)
@@ -205,7 +207,7 @@ def _example(message_type: type[M], values: dict[str, Any], building: tuple[str,
         if field.name not in values and field.name not in in_group:
             _fill(message, field, building)
     for group in groups:
-        if not group.required or any(name in _set_names(message) for name in group.fields):
+        if not group.required or any(name in set(set_fields(message)) for name in group.fields):
             continue
         problems = []
         for name in group.fields:
@@ -770,17 +772,3 @@ def _describe(violations: list[Any]) -> str:
         path = ".".join(element.field_name for element in _path(violation))
         parts.append(f"{path}: {violation.proto.message}" if path else violation.proto.message)
     return "; ".join(parts) or "no value to try"
-
-
-def _is_map(field: Descriptor) -> bool:
-    return field.message_type is not None and field.is_repeated and field.message_type.GetOptions().map_entry
-
-
-def _set_names(message: Message) -> set[str]:
-    return {field.name for field, _ in message.ListFields()}
-
-
-def _clone(message: M) -> M:
-    copy = type(message)()
-    copy.CopyFrom(message)
-    return copy
