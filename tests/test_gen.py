@@ -520,6 +520,80 @@ def test_importers_are_regenerated_when_a_dependency_changes(
     assert data["regenerated"] == 2
 
 
+OPTION_TYPES = {
+    "opts/v1/types.proto": 'syntax = "proto3";\npackage opts.v1;\nmessage Rule { string get = 2; }\n',
+    "opts/v1/ext.proto": (
+        'syntax = "proto3";\npackage opts.v1;\nimport "google/protobuf/descriptor.proto";\n'
+        'import "opts/v1/types.proto";\nextend google.protobuf.MethodOptions { Rule rule = 50001; }\n'
+    ),
+    "svc/v1/svc.proto": (
+        'syntax = "proto3";\npackage svc.v1;\nimport "opts/v1/ext.proto";\nmessage M {}\n'
+        'service S { rpc Get(M) returns (M) { option (opts.v1.rule) = { get: "/x" }; } }\n'
+    ),
+}
+
+
+def test_an_option_type_two_imports_away_is_part_of_the_key(protokit: Run, project: Path, tmp_path: Path) -> None:
+    """svc_pb2.py embeds the option value serialized with opts.v1.Rule, which svc.proto reaches only
+    through ext.proto (not a public import): renumbering Rule.get must regenerate it, and a rename that
+    breaks svc.proto must fail the warm run as it fails a cold one."""
+    for name, text in OPTION_TYPES.items():
+        (project / "protos" / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / "protos" / name).write_text(text)
+    gen_ok(protokit, project)
+    types = project / "protos/opts/v1/types.proto"
+    types.write_text(types.read_text().replace("get = 2", "get = 3"))
+    data = gen_json(protokit, project)
+    assert "generated/svc/v1/svc_pb2.py" in data["stale"]
+    fresh = tmp_path / "fresh"
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns("generated"))
+    gen_ok(protokit, fresh, extra_env={"PROTOKIT_CACHE_DIR": str(tmp_path / "fresh-cache")})
+    assert tree_bytes(project / "generated") == tree_bytes(fresh / "generated")
+
+    types.write_text(types.read_text().replace("string get = 3", "string got = 3"))
+    warm = protokit("gen", cwd=project)
+    cold = protokit("gen", cwd=project, extra_env={"PROTOKIT_CACHE_DIR": str(tmp_path / "cold-cache")})
+    assert (warm.returncode, cold.returncode) == (2, 2), warm.stdout + warm.stderr
+    assert "svc/v1/svc.proto" in warm.stderr and "get" in warm.stderr
+
+
+def test_a_comment_only_edit_regenerates_only_the_edited_files_outputs(protokit: Run, project: Path) -> None:
+    for name, text in OPTION_TYPES.items():
+        (project / "protos" / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / "protos" / name).write_text(text)
+    gen_ok(protokit, project)
+    types = project / "protos/opts/v1/types.proto"
+    types.write_text("// Rules.\n" + types.read_text().replace("message Rule {", "message Rule {  /* a */\n"))
+    data = gen_json(protokit, project)
+    assert data["regenerated"] == 1  # types.proto itself; ext.proto and svc.proto from the cache
+
+
+def test_the_shape_of_a_proto_drops_comments_and_whitespace_but_keeps_strings() -> None:
+    from protokit.sources import shape
+
+    text = (
+        b'// head\nsyntax = "proto3";  // tail\nmessage A {\n  /* x */ string s = 1 [default = "a // b  /*c*/"];\n}\n'
+    )
+    assert shape(text) == b'syntax = "proto3"; message A { string s = 1 [default = "a // b  /*c*/"]; }'
+    assert shape(text.replace(b"a // b", b"a /// b")) != shape(text)
+
+
+def test_protokits_own_code_is_part_of_the_key(tmp_path: Path) -> None:
+    """A template changed under the same version number (a dev install) changes the generator's digest."""
+    from protokit import toolchain
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/gen.py").write_text("x = 1\n")
+    (tmp_path / "pkg/t.py.j2").write_text("{{ a }}\n")
+    (tmp_path / "pkg/notes.txt").write_text("not code\n")
+    before = toolchain.tree_digest(tmp_path / "pkg")
+    (tmp_path / "pkg/notes.txt").write_text("still not code\n")
+    assert toolchain.tree_digest(tmp_path / "pkg") == before
+    (tmp_path / "pkg/t.py.j2").write_text("{{ b }}\n")
+    assert toolchain.tree_digest(tmp_path / "pkg") != before
+    assert toolchain.code_digest() == toolchain.tree_digest(Path(toolchain.__file__).parent, REPO / "templates")
+
+
 # -- 8. typing ----------------------------------------------------------------------------------------
 
 APP = """

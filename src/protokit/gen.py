@@ -1,10 +1,11 @@
 """`protokit gen`: run buf.gen.yaml's plugins over the project's protos into generated/.
 
-Work is cached per proto file: a file's output depends only on its own bytes and the bytes of the
-files it can see (its imports and their public imports), the plugin options and the toolchain
-versions, so an edit regenerates the edited file and its direct importers only (codegen splits
-the stale files across the CPU cores), and the cached units' files are only read where the disk
-differs from them. Nothing touches the output directories until every plugin has succeeded.
+Work is cached per proto file: a file's output depends only on its own bytes, the shape (comments
+aside) of every file its compilation reads, the plugin options, the toolchain versions and protokit's
+own code, so an edit regenerates the edited file and the files that import it (a comment-only edit:
+the edited file alone; codegen splits the stale files across the CPU cores), and the cached units'
+files are only read where the disk differs from them. Nothing touches the output directories until
+every plugin has succeeded.
 """
 
 from __future__ import annotations
@@ -81,19 +82,23 @@ class Generator:
     # -- keys ---------------------------------------------------------------------------------
 
     def _keys(self, sources: SourceSet) -> dict[str, str]:
-        """Cache key of every unit: each proto file and each whole-set plugin."""
-        base = cache.digest(toolchain.fingerprint(), *(p.identity for p in self.per_file))
+        """Cache key of every unit: each proto file and each whole-set plugin. A key covers all the unit's
+        output can depend on: the generator (toolchain versions and protokit's own code), the plugins and
+        their options, the file's bytes and the shape of every file its compilation reads (comments
+        aside: they reach only the file's own output)."""
+        generator = cache.digest(toolchain.fingerprint(), toolchain.code_digest())
+        base = cache.digest(generator, *(p.identity for p in self.per_file))
         keys: dict[str, str] = {}
         if self.per_file:
             for name, file in sources.files.items():
                 seen = []
-                for dep in sources.dependency_closure(name):
+                for dep in sources.import_closure(name):
                     dep_file = sources.files.get(dep)
-                    seen.append(f"{dep}={dep_file.digest if dep_file else 'outside'}")
+                    seen.append(f"{dep}={dep_file.shape_digest if dep_file else 'outside'}")
                 keys[name] = cache.digest(base, name, file.digest, *seen)
         everything = [f"{n}={f.digest}" for n, f in sources.files.items()]
         for i, plugin in enumerate(self.external):
-            keys[f"plugin:{i}"] = cache.digest(toolchain.fingerprint(), plugin.identity, *everything)
+            keys[f"plugin:{i}"] = cache.digest(generator, plugin.identity, *everything)
         return keys
 
     # -- generation ---------------------------------------------------------------------------

@@ -23,6 +23,20 @@ from protokit.toolchain import VALIDATE_PROTO
 _SERVICE = re.compile(rb"service\s+[A-Za-z_]\w*\s*\{")
 _PACKAGE = re.compile(rb"\bpackage\s+([A-Za-z_][\w.]*)\s*;")
 # Both quote styles are valid proto string literals.
+# String literals (kept), and runs of comments and whitespace (each becomes one space): the shape of a file.
+_TOKENS = re.compile(rb"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|(?:\s|//[^\n]*|/\*.*?\*/)+", re.S)
+
+
+def _shape(match: re.Match[bytes]) -> bytes:
+    token = match.group()
+    return token if token[:1] in (b'"', b"'") else b" "
+
+
+def shape(data: bytes) -> bytes:
+    """A .proto file's bytes without comments, each run of whitespace and comments one space."""
+    return _TOKENS.sub(_shape, data).strip()
+
+
 _IMPORT = re.compile(rb"""import\s+(?:(public|weak|option)\s+)?(?:"([^"]+)"|'([^']+)')\s*;""")
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -47,6 +61,9 @@ class ProtoFile:
     public_imports: tuple[str, ...]
     package: str = ""  # from the same cheap scan; the compiler has the final word
     has_service: bool = False
+    # sha256 of the file without its comments and with each whitespace run as one space: what an importer's
+    # output can depend on (a comment-only edit changes only the file's own outputs).
+    shape_digest: str = ""
 
     @property
     def display(self) -> str:
@@ -62,6 +79,19 @@ class SourceSet:
     def imports_validate(self) -> bool:
         """Whether any file imports buf/validate/validate.proto, which protokit supplies (see compile)."""
         return any(VALIDATE_PROTO in f.imports for f in self.files.values())
+
+    def import_closure(self, name: str) -> list[str]:
+        """Every file `name` imports, directly or through other imports (public or not): all that its
+        compilation reads, so all its generated code can depend on (option types two imports away)."""
+        seen: set[str] = set()
+        stack = list(self.files[name].imports)
+        while stack:
+            dep = stack.pop()
+            if dep not in seen:
+                seen.add(dep)
+                if dep in self.files:
+                    stack.extend(self.files[dep].imports)
+        return sorted(seen)
 
     def dependency_closure(self, name: str) -> list[str]:
         """Files `name` can see symbols from: direct imports plus, recursively, their public imports."""
@@ -123,6 +153,7 @@ def load_sources(project: Project, modules: tuple[str, ...] | None = None) -> So
                 public_imports=tuple(sorted({target for kind, target in matches if kind == b"public"})),
                 package=package.group(1).decode() if (package := _PACKAGE.search(data)) else "",
                 has_service=any(_starts_line(data, m.start()) for m in _SERVICE.finditer(data)),
+                shape_digest=hashlib.sha256(shape(data)).hexdigest(),
             )
             if name in files:
                 other = files[name]

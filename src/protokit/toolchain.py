@@ -64,6 +64,23 @@ def versions() -> dict[str, str]:
 
 
 @functools.cache
+def code_digest() -> str:
+    """A hash of protokit's own code and templates as installed: two builds with one version number (a dev
+    install, a patched wheel) must not share generated output."""
+    return tree_digest(Path(__file__).parent, Path(str(resources.files("protokit.templates"))))
+
+
+def tree_digest(*roots: Path) -> str:
+    """A hash of the Python sources and Jinja templates under `roots` (names and bytes)."""
+    digest = hashlib.sha256()
+    for root in dict.fromkeys(roots):
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".j2") and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
 def fingerprint() -> str:
     """A short hash of the toolchain versions, for cache keys."""
     text = ";".join(f"{k}={v}" for k, v in sorted(versions().items()))
