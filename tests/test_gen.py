@@ -406,6 +406,28 @@ def test_a_symlinked_output_directory_is_written_through(protokit: Run, project:
     assert not [p.name for p in real.parent.iterdir() if p.name != "generated"]  # nothing left beside it
 
 
+def test_implementation_files_keep_their_names_when_protos_are_added(protokit: Run, project: Path) -> None:
+    gen_ok(protokit, project)
+    implementations = project / "examples/userservice/userservice"
+    mine = implementations / "user_service.py"
+    edited = mine.read_text() + "# edited\n"
+    mine.write_text(edited)
+    admin = project / "protos/admin/v1/user_service.proto"
+    admin.parent.mkdir(parents=True)
+    admin.write_text(
+        'syntax = "proto3";\npackage admin.v1;\nmessage M {}\nservice AdminService { rpc Get(M) returns (M); }\n'
+    )
+    gen_ok(protokit, project)
+    assert mine.read_text() == edited  # still user_service.py: its first line says which proto it is for
+    assert sorted(p.name for p in implementations.glob("*.py")) == ["admin_v1_user_service.py", "user_service.py"]
+    # Renamed, and the first line gone: its class still serves user.v1.UserService, so no second skeleton.
+    renamed = implementations / "users.py"
+    mine.rename(renamed)
+    renamed.write_text(edited.split("\n", 1)[1])
+    gen_ok(protokit, project)
+    assert sorted(p.name for p in implementations.glob("*.py")) == ["admin_v1_user_service.py", "users.py"]
+
+
 def test_user_file_at_a_generated_path_stops_gen(protokit: Run, project: Path) -> None:
     target = project / "generated/user/v1/user_service_pb2.py"
     target.parent.mkdir(parents=True)

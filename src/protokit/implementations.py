@@ -36,20 +36,73 @@ def implementation_dir(project: Project, config: GenConfig) -> Path | None:
     return None
 
 
+# The first line of every implementation file protokit creates names the proto it was made for: that is
+# how a file keeps its name when protos added later would make another name the natural one.
+_CREATED = re.compile(r"# Created by (?:protokit|`protokit new service`) from (\S+?); this file is yours to edit\.")
+
+
+def created_from(path: Path) -> str | None:
+    """The proto an implementation file was created for, from its first line; None for any other file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline(1024)
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _CREATED.match(first)
+    return match.group(1) if match else None
+
+
 def planned(directory: Path, sources: SourceSet) -> dict[Path, str]:
     """Implementation path -> proto file, for every proto file that declares a service.
 
-    `<stem>.py` (user_service.py); protos that share a file name in different directories get their
-    directories in the name too (a_v1_service.py, b_v1_service.py).
+    A file that exists and says which proto it was created for keeps that proto. For the others:
+    `<stem>.py` (user_service.py), or, where protos share a file name in different directories or the
+    name is another proto's file already, one with the directories in it (a_v1_service.py).
     """
     with_services = [name for name, file in sources.files.items() if file.has_service]
-    stems = {name: os.path.basename(name)[: -len(".proto")] for name in with_services}
+    remembered: dict[str, Path] = {}
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.py")):
+            proto = created_from(path)
+            if proto in sources.files and proto not in remembered:
+                remembered[proto] = path
+    taken = {path.name for path in remembered.values()}
+    new = [name for name in with_services if name not in remembered]
+    stems = {name: os.path.basename(name)[: -len(".proto")] for name in new}
     clashing = {stem for stem in stems.values() if list(stems.values()).count(stem) > 1}
-    paths: dict[Path, str] = {}
-    for name in with_services:
-        stem = name[: -len(".proto")].replace("/", "_") if stems[name] in clashing else stems[name]
-        paths[directory / (stem.replace("-", "_").replace(".", "_") + ".py")] = name
-    return paths
+    paths = {path: name for name, path in remembered.items()}
+    for name in new:
+        plain = _python_file(stems[name])
+        owner = created_from(directory / plain)
+        qualify = stems[name] in clashing or plain in taken or (owner is not None and owner != name)
+        paths[directory / (_python_file(name[: -len(".proto")].replace("/", "_")) if qualify else plain)] = name
+    return dict(sorted(paths.items()))
+
+
+def _classes(directory: Path) -> set[str]:
+    """The top-level class names of the Python modules in `directory` (read with ast)."""
+    names: set[str] = set()
+    for path in sorted(directory.glob("*.py")) if directory.is_dir() else []:
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        names |= {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    return names
+
+
+def _served(project: Project, sources: SourceSet, name: str, classes: set[str]) -> bool:
+    """Whether every service of proto `name` has a class of its name in the directory already (a file the
+    user renamed and whose first line no longer says where it came from): no second skeleton then."""
+    try:
+        services = declared_services((project.root / sources.files[name].display).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(services) and set(services) <= classes
+
+
+def _python_file(stem: str) -> str:
+    return stem.replace("-", "_").replace(".", "_") + ".py"
 
 
 def create_missing(project: Project, config: GenConfig, sources: SourceSet) -> list[str]:
@@ -58,6 +111,9 @@ def create_missing(project: Project, config: GenConfig, sources: SourceSet) -> l
     if directory is None:
         return []
     missing = {path: name for path, name in planned(directory, sources).items() if not path.exists()}
+    if missing:
+        implemented = _classes(directory)
+        missing = {path: name for path, name in missing.items() if not _served(project, sources, name, implemented)}
     if not missing:
         return []
     from google.protobuf import descriptor_pb2
