@@ -10,8 +10,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import textwrap
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -650,6 +653,74 @@ def test_protokits_own_code_is_part_of_the_key(tmp_path: Path) -> None:
     (tmp_path / "pkg/t.py.j2").write_text("{{ b }}\n")
     assert toolchain.tree_digest(tmp_path / "pkg") != before
     assert toolchain.code_digest() == toolchain.tree_digest(Path(toolchain.__file__).parent, REPO / "templates")
+
+
+def _crash_project(root: Path, files: int) -> None:
+    (root / "protos").mkdir(parents=True)
+    (root / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+    (root / "buf.gen.yaml").write_text(
+        "version: v2\nplugins:\n  - protoc_builtin: python\n    protoc_path: [python, -m, grpc_tools.protoc]\n"
+        "    out: generated\n  - local: protoc-gen-grpc_python\n    out: generated\n"
+    )
+    for i in range(files):
+        path = root / f"protos/crash/v1/f{i:03d}.proto"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f'syntax = "proto3";\npackage crash.v1;\nmessage M{i} {{ string a = 1; }}\n'
+            f"service S{i} {{ rpc Get(M{i}) returns (M{i}); }}\n"
+        )
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "edited"),
+    [("compile", 70), ("staging", 4), ("renaming", 4), ("swap", 70)],
+)
+def test_a_run_killed_at_any_point_leaves_a_tree_the_next_run_completes(
+    protokit: Run, tmp_path: Path, cache_dir: Path, point: str, edited: int
+) -> None:
+    """kill -9 while a worker compiles, while new files are staged, half-way through renaming them, and
+    between moving the old tree aside and the new one in: the tree is then the old one or a mix, never
+    without the user's files; the next run completes it to exactly what a cold run writes, and nothing of
+    protokit's is left (temp files, trees beside the output, scratch, a worker)."""
+    project = tmp_path / "p"
+    _crash_project(project, 70)
+    gen_ok(protokit, project)
+    readme = project / "generated/README.md"
+    readme.write_text("Notes of ours.\n")
+    for i in range(edited):
+        proto = project / f"protos/crash/v1/f{i:03d}.proto"
+        proto.write_text(proto.read_text().replace("string a = 1;", "string a = 1; int64 b = 2;"))
+    token = f"crash-{uuid.uuid4()}"
+    killed = protokit("gen", cwd=project, extra_env={"PROTOKIT_CRASH_AT": point, "PROTOKIT_TEST_TOKEN": token})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    deadline = time.monotonic() + 10
+    while _processes_with(token):  # a forked worker dies with its parent
+        assert time.monotonic() < deadline, _processes_with(token)
+        time.sleep(0.05)
+
+    gen_ok(protokit, project)
+    fresh = tmp_path / "fresh"
+    _crash_project(fresh, 0)
+    shutil.copytree(project / "protos", fresh / "protos", dirs_exist_ok=True)
+    gen_ok(protokit, fresh, extra_env={"PROTOKIT_CACHE_DIR": str(tmp_path / "cold")})
+    (fresh / "generated/README.md").write_text("Notes of ours.\n")
+    assert tree_bytes(project / "generated") == tree_bytes(fresh / "generated")
+    leftovers = [p for p in project.rglob("*") if ".protokit-" in p.name]
+    assert leftovers == [] and sorted(p.name for p in project.iterdir()) == sorted(p.name for p in fresh.iterdir())
+    assert not list((cache_dir / "tmp").iterdir())
 
 
 # -- 8. typing ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ also gives atomic, concurrency-safe writes for free.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -31,6 +32,70 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "protokit"
+
+
+def scratch_root() -> Path:
+    """Where protokit keeps temporary files: inside its cache, one directory per process (named by pid),
+    so a run killed with SIGKILL leaves nothing in /tmp and the next run can tell its leftovers."""
+    return cache_dir() / "tmp"
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str = "protokit-") -> Iterator[str]:
+    """A temporary directory in this process's part of the scratch area, removed on exit (and that part
+    with it once empty)."""
+    import shutil
+
+    mine = scratch_root() / f"{os.getpid()}"
+    mine.mkdir(parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=prefix, dir=mine)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another thread's scratch is still there
+            mine.rmdir()
+
+
+def sweep_scratch() -> None:
+    """Remove the scratch of processes that are gone (killed before they could clean up)."""
+    import shutil
+
+    root = scratch_root()
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.isdigit() and not _alive(int(entry.name)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def project_lock(root: Path) -> Iterator[None]:
+    """Hold the project's gen lock (released by the kernel even on SIGKILL): one writer of the output
+    directories at a time, so recovering from a killed run never races a live one."""
+    import fcntl
+
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{digest(str(root.resolve()))[:32]}.lock", "a+b") as fh:
+        # A POSIX record lock: a forked worker does not inherit it (a flock would stay held by an orphan).
+        fcntl.lockf(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fh, fcntl.LOCK_UN)
 
 
 def digest(*parts: str | bytes) -> str:

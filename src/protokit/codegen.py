@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 
 from protokit import cache
 from protokit.config import Project
+from protokit.crash import crash_point
 from protokit.errors import ProtokitError
 from protokit.plugins.registry import Plugin
 from protokit.sources import SourceSet
@@ -206,6 +208,20 @@ def _loaded_counts(ordered: Sequence[str], imports: Imports) -> list[int]:
     return counts
 
 
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this forked worker when its parent (pid `parent`, taken before the fork) dies: a
+    SIGKILLed gen must leave no orphan."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends when the pipe to its parent closes
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def generate_files(
     project: Project,
     sources: SourceSet,
@@ -217,7 +233,7 @@ def generate_files(
     """Generate `names` (proto names relative to their module roots) with every per-file plugin;
     by unit (the proto file), what each wrote. Units that wrote nothing are absent."""
     validate = sources.imports_validate
-    with _collector_paused(), tempfile.TemporaryDirectory(prefix="protokit-gen-") as scratch:
+    with _collector_paused(), cache.scratch_dir("gen-") as scratch:
         work = _Work(project, modules, tuple(names), tuple(plugins), scratch, validate)
         cores = os.cpu_count() or 1
         if cores < 2 or len(names) < PARALLEL_THRESHOLD:
@@ -234,7 +250,10 @@ def _fan_out(work: _Work, child_names: list[str], parent_names: list[str], progr
     ctx = get_context("fork")  # the child inherits the imported generators; nothing is re-imported
     receive, send = ctx.Pipe(duplex=False)
 
+    parent = os.getpid()
+
     def child() -> None:
+        _die_with_parent(parent)
         outcome: Any
         try:
             outcome = ("ok", work.run_all(child_names))
@@ -250,6 +269,7 @@ def _fan_out(work: _Work, child_names: list[str], parent_names: list[str], progr
     proc = ctx.Process(target=child, daemon=True)
     proc.start()
     send.close()
+    crash_point("compile")
     total = len(child_names) + len(parent_names)
     mine: dict[str, Generated] = {}
     compile_failed = False

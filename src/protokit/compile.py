@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from protokit import columns, toolchain
+from protokit import cache, columns, toolchain
 from protokit.config import Project
 from protokit.errors import CompileError
 
@@ -161,7 +161,7 @@ def build_descriptor_set(
     """Compile `files` (names relative to their module roots) to an image; raise CompileError on failure.
     validate=False: no file imports buf/validate/validate.proto (see include_args)."""
     modules = tuple(modules)  # read three times
-    with tempfile.TemporaryDirectory(prefix="protokit-") as tmp:
+    with cache.scratch_dir("image-") as tmp:
         image = Path(tmp) / "image.binpb"
         args = [
             *include_args(project, cache_dir, modules, validate),

@@ -174,8 +174,14 @@ class Generator:
 
     def run(self, check: bool = False) -> GenResult:
         sources = load_sources(self.project, self.config.inputs)
-        result = self._sync(sources, check)
-        if not check:  # implementation files are the user's: --check never reports them
+        if check:  # reads only: a concurrent or killed writer is reported as drift, nothing is cleaned up
+            return self._sync(sources, check=True)
+        with cache.project_lock(self.project.root):
+            cache.sweep_scratch()
+            for root in self.roots:
+                outtree.recover(self.project.root, root)
+            result = self._sync(sources, check=False)
+            # implementation files are the user's: --check never reports them
             result.implementations = implementations.create_missing(self.project, self.config, sources)
             result.unimplemented = implementations.unimplemented(self.project, self.config, sources)
         return result

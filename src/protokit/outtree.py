@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protokit.crash import crash_point
 from protokit.errors import ProtokitError
 
 # A generator's header: a comment (or docstring) line among the first few saying the file is generated
@@ -24,6 +25,11 @@ _HEADER_LINES = 5
 _COMMENT = re.compile(rb'^\s*(?:#|//|/\*|\*|"""|@generated)')
 _GENERATED = re.compile(rb"@generated|\bgenerated\b.*\bdo not edit\b", re.IGNORECASE)
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+# What a run puts in and beside an output directory before the new tree is in place: `.<name>.protokit-*`
+# (a staged file, a staging tree, a retired old tree). Recognisable, so the next run can clean up after a
+# killed one, and never taken for a user's file.
+_TEMP = ".protokit-"
+_TEMP_NAME = re.compile(r"^\..+\.protokit-[A-Za-z0-9_-]+$")
 
 
 @dataclass
@@ -95,7 +101,7 @@ def _walk(root: Path) -> dict[str, os.DirEntry[str]]:
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in _SKIP_DIRS:
                     stack.append((entry.path, f"{prefix}{entry.name}/"))
-            elif not entry.name.endswith(".pyc"):
+            elif not entry.name.endswith(".pyc") and not _TEMP_NAME.match(entry.name):
                 found[prefix + entry.name] = entry
     return found
 
@@ -162,12 +168,15 @@ def apply(project_root: Path, out_root: str, wanted: Mapping[str, bytes], drift:
     prefix = "" if out_root == "." else out_root + "/"
     target = project_root / out_root
     staged: list[tuple[str, Path]] = []
+    changed = sorted(drift.stale + drift.missing)
     try:
-        for path in sorted(drift.stale + drift.missing):
+        for n, path in enumerate(changed):
+            if n == len(changed) // 2:
+                crash_point("staging")
             rel = path.removeprefix(prefix)
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.protokit-")
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}{_TEMP}")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(wanted[rel])
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
@@ -176,11 +185,44 @@ def apply(project_root: Path, out_root: str, wanted: Mapping[str, bytes], drift:
         for tmp, _ in staged:
             os.unlink(tmp)
         raise
-    for tmp, dest in staged:
+    for n, (tmp, dest) in enumerate(staged):
+        if n == len(staged) // 2:
+            crash_point("renaming")
         os.replace(tmp, dest)
     for path in drift.extra:
         (target / path.removeprefix(prefix)).unlink()
     _remove_empty_dirs(target)
+
+
+_RETIRED = "tree"
+
+
+def recover(project_root: Path, out_root: str) -> None:
+    """Undo what a killed run left: put a retired tree back if the swap stopped half-way (the old tree is
+    then whole again), and remove every staged file, staging tree and retired tree. Call it holding the
+    project's lock; afterwards the directory holds the old tree or the new one, and the run that follows
+    brings it up to date either way."""
+    target = project_root / out_root
+    if target.is_symlink():
+        target = target.resolve()
+    parent = target.parent
+    try:
+        beside = [e for e in os.scandir(parent) if e.name.startswith(f".{target.name}{_TEMP}")]
+    except FileNotFoundError:
+        return
+    if not target.exists():
+        for entry in sorted(beside, key=lambda e: e.name):
+            old = Path(entry.path) / _RETIRED
+            if entry.name.startswith(f".{target.name}{_TEMP}old-") and old.is_dir():
+                os.rename(old, target)
+                break
+    for entry in beside:
+        shutil.rmtree(entry.path, ignore_errors=True)
+    for dirpath, dirnames, filenames in os.walk(target):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        for name in filenames:
+            if _TEMP_NAME.match(name):
+                os.unlink(os.path.join(dirpath, name))
 
 
 def _remove_empty_dirs(root: Path) -> None:
@@ -202,7 +244,7 @@ def replace(project_root: Path, out_root: str, wanted: Mapping[str, bytes], keep
         target = target.resolve()
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.protokit-", dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TEMP}", dir=parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700 directories; the tree should look normal
     try:
         old = _walk(target)
@@ -225,8 +267,10 @@ def replace(project_root: Path, out_root: str, wanted: Mapping[str, bytes], keep
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.link(old[rel].path, dest)
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
-            os.rename(target, retired / "tree")
+            # Killed between these renames, the old tree waits in retired/tree: recover() puts it back.
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TEMP}old-", dir=parent))
+            os.rename(target, retired / _RETIRED)
+            crash_point("swap")
             os.rename(staging, target)
             shutil.rmtree(retired, ignore_errors=True)
         else:

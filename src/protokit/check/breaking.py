@@ -119,7 +119,7 @@ def _git_baseline(ref: str, tree: gitref.GitTree) -> Baseline:
     path = cache.cache_dir() / "images" / f"baseline-{key}.binpb"
     if record is not None and path.is_file():
         return Baseline(path, json.loads(record), label)
-    with tempfile.TemporaryDirectory(prefix="protokit-baseline-", dir=_scratch_dir()) as tmp:
+    with cache.scratch_dir("baseline-") as tmp:
         root = Path(tmp)
         # The protos and the buf.yaml files of v1 modules; the module directories exist even if empty.
         gitref.materialise(tree, module_dirs, root, lambda rel: rel.endswith(".proto") or _is_buf_yaml(rel))
@@ -191,7 +191,7 @@ def breaking(project: Project, against: str) -> BreakingResult:
 
     display = {name: f.display for name, f in sources.files.items()}
     with (
-        tempfile.TemporaryDirectory(prefix="protokit-breaking-", dir=_scratch_dir()) as tmp,
+        cache.scratch_dir("breaking-") as tmp,
         ThreadPoolExecutor(len(jobs)) as pool,
     ):
         pending = [pool.submit(_run_buf, buf, project.root, Path(tmp) / str(i), *job) for i, job in enumerate(jobs)]
@@ -236,10 +236,3 @@ def _validate(pruned: Pruned, display: dict[str, str], disabled: tuple[str, ...]
 
     files = [n for n in pruned.targets if n in display]
     return validate_breaking.compare(pruned.baseline, pruned.current, files, display.__getitem__, disabled)
-
-
-def _scratch_dir() -> Path:
-    """Temporary trees go beside the cache: often a faster filesystem than /tmp for many small files."""
-    path = cache.cache_dir() / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -7,12 +7,12 @@ inside grpcio-tools' protoc, so the request's descriptors are handed back to tha
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from protokit import cache
 from protokit.plugins import serve_stdio
 
 
@@ -22,7 +22,7 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
     response = plugin_pb2.CodeGeneratorResponse(
         supported_features=plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
     )
-    with tempfile.TemporaryDirectory(prefix="protokit-grpc-") as tmp:
+    with cache.scratch_dir("grpc-") as tmp:
         fds = descriptor_pb2.FileDescriptorSet(file=request.proto_file)
         descriptors = Path(tmp) / "request.binpb"
         descriptors.write_bytes(fds.SerializeToString())
