@@ -950,6 +950,40 @@ inputs:
 """
 
 
+def test_betterproto2_gets_one_request_unless_told_otherwise_and_writes_what_buf_would(
+    protokit: Run, tmp_path: Path
+) -> None:
+    """betterproto2 regenerates every package of the files in a request, imports included: buf's default
+    (a request per directory) makes that quadratic on deep trees. Unset, protokit sends one request; the
+    output is what `strategy: directory` writes, and an explicit strategy is honoured."""
+    from protokit import config
+    from protokit.plugins import registry
+
+    trees = {}
+    for strategy in ("", "directory", "all"):
+        root = tmp_path / (strategy or "default")
+        _crash_project(root, 0)
+        for i in range(3):  # three packages, each importing the one before
+            path = root / f"protos/chain/p{i}/v1/f.proto"
+            path.parent.mkdir(parents=True)
+            imports = f'import "chain/p{i - 1}/v1/f.proto";\n' if i else ""
+            field = f"  chain.p{i - 1}.v1.M{i - 1} before = 2;\n" if i else ""
+            path.write_text(
+                f'syntax = "proto3";\npackage chain.p{i}.v1;\n{imports}message M{i} {{\n  string a = 1;\n{field}}}\n'
+            )
+        line = f"    strategy: {strategy}\n" if strategy else ""
+        (root / "buf.gen.yaml").write_text(
+            f"version: v2\nplugins:\n  - local: protoc-gen-python_betterproto2\n    out: generated\n{line}"
+        )
+        gen_ok(protokit, root)
+        trees[strategy] = tree_bytes(root / "generated")
+        project = config.load_project(root)
+        (spec,) = config.load_gen_config(project).plugins
+        assert registry.resolve(spec, root).strategy == (strategy or "all")
+    assert trees[""] == trees["directory"] == trees["all"]
+    assert "chain/p2/v1/__init__.py" in trees[""]
+
+
 def test_betterproto2_models_interoperate_with_pb2(protokit: Run, project: Path) -> None:
     (project / "buf.gen.yaml").write_text(BETTERPROTO_GEN_YAML)
     gen_ok(protokit, project)

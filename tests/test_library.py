@@ -290,6 +290,7 @@ def test_external_plugin_runs_with_venv_bin_on_path(tmp_path: Path, mini: config
             resp = plugin_pb2.CodeGeneratorResponse()
             resp.file.add(name="path.txt", content=os.environ["PATH"].split(os.pathsep)[0])
             resp.file.add(name="files.txt", content=",".join(req.file_to_generate))
+            resp.file.add(name="given.txt", content=",".join(f.name for f in req.proto_file))
             sys.stdout.buffer.write(resp.SerializeToString())
             """,
         ),
@@ -298,6 +299,11 @@ def test_external_plugin_runs_with_venv_bin_on_path(tmp_path: Path, mini: config
     out = dict(run_plugin(echo_path, image, ["a/v1/base.proto"]))
     assert out["path.txt"].decode() == os.path.dirname(sys.executable)
     assert out["files.txt"] == b"a/v1/base.proto"
+    # As protoc and buf send it: the files to generate and their imports, in dependency order; not the
+    # whole image (b/v1/use.proto and its imports are in it).
+    whole = compile_.build_descriptor_set(mini, cache.cache_dir(), ["b/v1/use.proto"], ("protos",))
+    out = dict(run_plugin(echo_path, whole, ["a/v1/reexport.proto"]))
+    assert out["given.txt"] == b"a/v1/base.proto,a/v1/reexport.proto"
 
 
 def test_implementation_files_are_named_after_the_proto_and_qualified_on_clashes(tmp_path: Path) -> None:

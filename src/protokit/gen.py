@@ -130,7 +130,7 @@ class Generator:
     def _run_external(self, plugin: Plugin, image: bytes, names: list[str]) -> list[Output]:
         from protokit.plugins.external import run_plugin
 
-        groups = [names] if plugin.spec.strategy == "all" else _by_directory(names)
+        groups = [names] if plugin.strategy == "all" else _by_directory(names)
         out = "" if plugin.spec.out == "." else plugin.spec.out + "/"
         return [(out + path, content) for group in groups for path, content in run_plugin(plugin, image, group)]
 

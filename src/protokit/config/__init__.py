@@ -92,7 +92,7 @@ class PluginSpec:
     argv: tuple[str, ...]  # for local plugins: the command to run
     out: str  # relative to the project root
     opt: tuple[str, ...] = ()
-    strategy: str = "directory"
+    strategy: str | None = None  # "directory" or "all"; None: not set (buf's default is "directory")
     include_imports: bool = False
     where: Location = field(default_factory=lambda: Location(BUF_GEN_YAML))
 
@@ -288,8 +288,8 @@ def _plugin(project: Project, item: Node) -> PluginSpec:
             raise ConfigError(entry["protoc_path"].where, "protoc_path only applies to protoc_builtin plugins")
         argv = tuple(yamlfile.string_list(entry[kind], "local"))
         name = argv[0]
-    strategy = entry["strategy"].value if "strategy" in entry else "directory"
-    if strategy not in ("directory", "all"):
+    strategy = entry["strategy"].value if "strategy" in entry else None
+    if strategy not in (None, "directory", "all"):
         raise ConfigError(entry["strategy"].where, 'strategy must be "directory" or "all"')
     for unsupported in ("types", "exclude_types", "include_wkt"):
         if unsupported in entry:

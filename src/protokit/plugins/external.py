@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
@@ -22,9 +23,27 @@ def plugin_env() -> dict[str, str]:
     return env
 
 
+def _closure(files: Iterable[descriptor_pb2.FileDescriptorProto], names: Iterable[str]) -> set[str]:
+    """`names` and every file they import, directly or not."""
+    imports = {f.name: list(f.dependency) for f in files}
+    found: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in found:
+            found.add(name)
+            stack.extend(imports.get(name, ()))
+    return found
+
+
 def run_plugin(plugin: Plugin, image: bytes, names: list[str]) -> list[tuple[str, bytes]]:
     """Run `plugin` for `names` over the descriptors in `image` (topologically ordered, as protoc emits)."""
     fds = descriptor_pb2.FileDescriptorSet.FromString(image)
+    # As protoc and buf do: the request holds the files to generate and what they import, no more. A
+    # plugin such as betterproto2 generates every file it is given, so one request per directory with
+    # the whole image regenerated everything once per directory.
+    needed = _closure(fds.file, names)
+    fds = descriptor_pb2.FileDescriptorSet(file=[f for f in fds.file if f.name in needed])  # protoc's order
     for file in fds.file:
         # validate.proto comes from a descriptor without source info; plugins such as betterproto2
         # assume every file has one (parsed files always do).

@@ -7,6 +7,7 @@ plugin executable fed a CodeGeneratorRequest.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -56,8 +57,20 @@ class Plugin:
     def label(self) -> str:
         return self.spec.name
 
+    @property
+    def strategy(self) -> str:
+        """How an external plugin's requests are cut: buf.gen.yaml's `strategy`, else buf's default
+        ("directory"), except for plugins known to generate whole packages from every file they are
+        given (betterproto2): one request then writes what the per-directory ones would, without
+        regenerating every imported package once per directory."""
+        if self.spec.strategy is not None:
+            return self.spec.strategy
+        return "all" if os.path.basename(self.spec.argv[0] if self.spec.argv else "") in _WHOLE_PACKAGE else "directory"
+
 
 _BUILTINS = {"python": "python_out", "pyi": "pyi_out"}
+# Plugins whose every request regenerates all the packages of the files it holds, imports included.
+_WHOLE_PACKAGE = frozenset({"protoc-gen-python_betterproto2"})
 # name -> (protoc flag, in-process handler)
 _LOCAL_KNOWN: dict[str, tuple[str | None, Handler | None]] = {
     "protoc-gen-grpc_python": ("grpc_python_out", None),
@@ -83,12 +96,9 @@ def resolve(spec: PluginSpec, root: Path) -> Plugin:
         return Plugin(spec, protoc_flag=flag, handler=handler, identity=options)
     executable = _find_executable(spec, root)
     stat = os.stat(executable)
-    return Plugin(
-        spec,
-        executable=(executable, *spec.argv[1:]),
-        per_file=False,
-        identity=f"{options}:{executable}:{stat.st_size}:{stat.st_mtime_ns}:{spec.strategy}",
-    )
+    plugin = Plugin(spec, executable=(executable, *spec.argv[1:]), per_file=False)
+    identity = f"{options}:{executable}:{stat.st_size}:{stat.st_mtime_ns}:{plugin.strategy}"
+    return dataclasses.replace(plugin, identity=identity)
 
 
 def _find_executable(spec: PluginSpec, root: Path) -> str:
