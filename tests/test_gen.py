@@ -639,6 +639,20 @@ def test_the_shape_of_a_proto_drops_comments_and_whitespace_but_keeps_strings() 
     assert shape(text.replace(b"a // b", b"a /// b")) != shape(text)
 
 
+def test_changing_one_plugins_options_regenerates_only_its_output(protokit: Run, project: Path) -> None:
+    gen_ok(protokit, project)
+    stats = file_stats(project / "generated")
+    gen_yaml = project / "buf.gen.yaml"
+    mypy = "  - local: protoc-gen-mypy\n    out: generated\n"
+    assert mypy in gen_yaml.read_text()
+    gen_yaml.write_text(gen_yaml.read_text().replace(mypy, mypy + "    opt: [readable_stubs]\n"))
+    data = gen_json(protokit, project)
+    assert (data["regenerated"], data["regenerated_outputs"]) == (1, 1)  # mypy's output of the one proto
+    assert data["stale"] == ["generated/user/v1/user_service_pb2.pyi"], data
+    after = file_stats(project / "generated")
+    assert [rel for rel in stats if after[rel][0] != stats[rel][0]] == ["user/v1/user_service_pb2.pyi"]
+
+
 def test_protokits_own_code_is_part_of_the_key(tmp_path: Path) -> None:
     """A template changed under the same version number (a dev install) changes the generator's digest."""
     from protokit import toolchain

@@ -36,7 +36,8 @@ from protokit.sources import SourceSet
 
 # Below this many files a second process costs more than it saves.
 PARALLEL_THRESHOLD = 64
-Triple = tuple[str, str, bytes]  # (unit: the proto file an output belongs to, path under the project, content)
+# (unit: the proto file an output belongs to and the plugin that wrote it, path under the project, content)
+Triple = tuple[str, str, bytes]
 Output = tuple[str, bytes]  # (path relative to the project root, content)
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 Imports = Callable[[str], Iterable[str]]
@@ -45,6 +46,15 @@ Imports = Callable[[str], Iterable[str]]
 LOADED_WEIGHT = 0.33
 
 _SUFFIXES = ("_pb2_grpc.pyi", "_pb2_grpc.py", "_pb2.pyi", "_pb2.py", "_protokit.py")
+
+
+def unit(name: str, tag: str) -> str:
+    """The cache unit of one proto file's output from one plugin: "user/v1/user_service.proto#0"."""
+    return f"{name}#{tag}"
+
+
+def unit_proto(unit: str) -> str:
+    return unit.rpartition("#")[0]
 
 
 def unit_stem(name: str) -> str:
@@ -66,19 +76,19 @@ class _Work:
     project: Project
     modules: tuple[str, ...]
     names: tuple[str, ...]
-    plugins: tuple[Plugin, ...]
+    plugins: tuple[tuple[str, Plugin], ...]  # (tag, plugin): the tag names the plugin in unit names
     scratch: str
     validate: bool  # whether any file imports buf/validate/validate.proto
 
     def __post_init__(self) -> None:
         self.stems = {unit_stem(n): n for n in self.names}
 
-    def collect(self, plugin: Plugin, path: str, content: bytes, into: list[Triple]) -> None:
-        unit = next((self.stems.get(path[: -len(s)]) for s in _SUFFIXES if path.endswith(s)), None)
-        if unit is None:
+    def collect(self, tag: str, plugin: Plugin, path: str, content: bytes, into: list[Triple]) -> None:
+        name = next((self.stems.get(path[: -len(s)]) for s in _SUFFIXES if path.endswith(s)), None)
+        if name is None:
             raise ProtokitError(f"plugin {plugin.label} wrote {path}, which matches no input file")
         out = "" if plugin.spec.out == "." else plugin.spec.out + "/"
-        into.append((unit, out + path, content))
+        into.append((unit(name, tag), out + path, content))
 
     def run_all(self, names: Sequence[str]) -> dict[str, Generated]:
         """Compile `names` into an image and run every generator on them."""
@@ -100,21 +110,21 @@ class _Work:
         """protoc's own generators over the image; each writes one zip (one file, not thousands)."""
         from protokit.compile import run_protoc
 
-        flagged = [p for p in self.plugins if p.protoc_flag and not p.handler]
+        flagged = [(tag, p) for tag, p in self.plugins if p.protoc_flag and not p.handler]
         if not flagged:
             return
         scratch = Path(tempfile.mkdtemp(dir=self.scratch))
         args = [f"--descriptor_set_in={image_path}"]
-        for i, plugin in enumerate(flagged):
+        for i, (_, plugin) in enumerate(flagged):
             param = f"{plugin.spec.parameter}:" if plugin.spec.parameter else ""
             args.append(f"--{plugin.protoc_flag}={param}{scratch / f'{i}.zip'}")
         result = run_protoc([*args, *names])
         if result.returncode != 0:
             raise ProtokitError("code generation failed", (result.stderr or result.stdout).strip().splitlines())
-        for i, plugin in enumerate(flagged):
+        for i, (tag, plugin) in enumerate(flagged):
             with zipfile.ZipFile(scratch / f"{i}.zip") as archive:
                 for info in sorted(archive.infolist(), key=lambda z: z.filename):
-                    self.collect(plugin, info.filename, archive.read(info), into)
+                    self.collect(tag, plugin, info.filename, archive.read(info), into)
 
     def handle(self, image: bytes, batch: Sequence[str], into: list[Triple]) -> None:
         """Run the in-process generators for one batch of files."""
@@ -122,7 +132,7 @@ class _Work:
         from google.protobuf.compiler import plugin_pb2
 
         fds = descriptor_pb2.FileDescriptorSet.FromString(image)
-        for plugin in self.plugins:
+        for tag, plugin in self.plugins:
             if plugin.handler is None:
                 continue
             request = plugin_pb2.CodeGeneratorRequest(
@@ -132,7 +142,7 @@ class _Work:
             if response.error:
                 raise ProtokitError(f"plugin {plugin.label} failed: {response.error}")
             for f in response.file:
-                self.collect(plugin, f.name, f.content.encode(), into)
+                self.collect(tag, plugin, f.name, f.content.encode(), into)
 
 
 @contextmanager
@@ -227,11 +237,11 @@ def generate_files(
     sources: SourceSet,
     modules: tuple[str, ...],
     names: Sequence[str],
-    plugins: Sequence[Plugin],
+    plugins: Sequence[tuple[str, Plugin]],
     progress: Progress,
 ) -> dict[str, Generated]:
-    """Generate `names` (proto names relative to their module roots) with every per-file plugin;
-    by unit (the proto file), what each wrote. Units that wrote nothing are absent."""
+    """Generate `names` (proto names relative to their module roots) with `plugins` (tagged); by unit
+    (`unit(name, tag)`), what each wrote. Units that wrote nothing are absent."""
     validate = sources.imports_validate
     with _collector_paused(), cache.scratch_dir("gen-") as scratch:
         work = _Work(project, modules, tuple(names), tuple(plugins), scratch, validate)

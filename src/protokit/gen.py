@@ -1,11 +1,11 @@
 """`protokit gen`: run buf.gen.yaml's plugins over the project's protos into generated/.
 
-Work is cached per proto file: a file's output depends only on its own bytes, the shape (comments
-aside) of every file its compilation reads, the plugin options, the toolchain versions and protokit's
-own code, so an edit regenerates the edited file and the files that import it (a comment-only edit:
-the edited file alone; codegen splits the stale files across the CPU cores), and the cached units'
-files are only read where the disk differs from them. Nothing touches the output directories until
-every plugin has succeeded.
+Work is cached per proto file and plugin: an output depends only on the file's own bytes, the shape
+(comments aside) of the files whose types or options it uses (`SourceSet.key_closure`), the plugin and
+its options, the toolchain versions and protokit's own code, so an edit regenerates the edited file and
+the files that use it (a comment-only edit: the edited file alone; codegen splits the stale files
+across the CPU cores), and the cached units' files are only read where the disk differs from them.
+Nothing touches the output directories until every plugin has succeeded.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protokit import cache, implementations, outtree, pynames, toolchain
-from protokit.codegen import Output, Progress, generate_files
+from protokit.codegen import Output, Progress, generate_files, unit, unit_proto
 from protokit.config import GenConfig, Project
 from protokit.errors import ProtokitError
 from protokit.outtree import Drift
@@ -32,6 +32,7 @@ _GEN_KIND = "gen:2"  # cache entries of generated files; the number changes with
 class GenResult:
     files: int = 0  # files in the generated tree(s)
     generated: int = 0  # proto files whose output was regenerated
+    units: int = 0  # outputs regenerated: one per proto file and plugin, one per whole-set plugin
     cached: int = 0  # proto files served from the cache
     drift: Drift = field(default_factory=Drift)
     out_roots: tuple[str, ...] = ()
@@ -58,6 +59,7 @@ class Generator:
         self.config = config
         self.plugins = tuple(plugins)
         self.per_file = tuple(p for p in plugins if p.per_file)
+        self._tagged = tuple((str(i), p) for i, p in enumerate(self.per_file))
         self.external = tuple(p for p in plugins if not p.per_file)
         self.store = cache.Store()
         self.progress = progress or (lambda phase, done, total: None)
@@ -84,18 +86,20 @@ class Generator:
     def _keys(self, sources: SourceSet) -> dict[str, str]:
         """Cache key of every unit: each proto file and each whole-set plugin. A key covers all the unit's
         output can depend on: the generator (toolchain versions and protokit's own code), the plugins and
-        their options, the file's bytes and the shape of every file its compilation reads (comments
+        their options, the file's bytes and the shape of every file its output can depend on (comments
         aside: they reach only the file's own output)."""
         generator = cache.digest(toolchain.fingerprint(), toolchain.code_digest())
-        base = cache.digest(generator, *(p.identity for p in self.per_file))
         keys: dict[str, str] = {}
         if self.per_file:
             for name, file in sources.files.items():
                 seen = []
-                for dep in sources.import_closure(name):
+                for dep in sources.key_closure(name):
                     dep_file = sources.files.get(dep)
                     seen.append(f"{dep}={dep_file.shape_digest if dep_file else 'outside'}")
-                keys[name] = cache.digest(base, name, file.digest, *seen)
+                inputs = cache.digest(name, file.digest, *seen)
+                # One unit per plugin: changing one plugin's options regenerates its output only.
+                for tag, plugin in self._tagged:
+                    keys[unit(name, tag)] = cache.digest(generator, plugin.identity, inputs)
         everything = [f"{n}={f.digest}" for n, f in sources.files.items()]
         for i, plugin in enumerate(self.external):
             keys[f"plugin:{i}"] = cache.digest(generator, plugin.identity, *everything)
@@ -109,15 +113,23 @@ class Generator:
 
         outputs: dict[str, list[Output]] = {u: [] for u in stale}
         packed: dict[str, bytes] = {}
-        targets = [u for u in stale if u in sources.files]
         if sources.imports_validate:
             toolchain.validate_descriptor_set(cache.cache_dir())  # once, before workers need it
-        if self.per_file and targets:
+        # The files to generate, grouped by which plugins' outputs of theirs are stale (usually one group).
+        wanted: dict[str, set[str]] = {}
+        for stale_unit in stale:
+            if not stale_unit.startswith("plugin:"):
+                wanted.setdefault(unit_proto(stale_unit), set()).add(stale_unit.rpartition("#")[2])
+        groups: dict[frozenset[str], list[str]] = {}
+        for name, tags in wanted.items():
+            groups.setdefault(frozenset(tags), []).append(name)
+        for group, targets in groups.items():
+            plugins = [(tag, plugin) for tag, plugin in self._tagged if tag in group]
             self.progress("generate", 0, len(targets))
-            generated = generate_files(self.project, sources, self.config.inputs, targets, self.per_file, self.progress)
-            for unit, done in generated.items():
-                outputs[unit] = done.files
-                packed[unit] = done.packed
+            generated = generate_files(self.project, sources, self.config.inputs, targets, plugins, self.progress)
+            for done_unit, done in generated.items():
+                outputs[done_unit] = done.files
+                packed[done_unit] = done.packed
         stale_plugins = [(f"plugin:{i}", p) for i, p in enumerate(self.external) if f"plugin:{i}" in stale]
         if stale_plugins:
             image = build_descriptor_set(
@@ -142,8 +154,11 @@ class Generator:
         cached = self.store.get_many(_GEN_KIND, keys.values())
         entries = {unit: cached[key] for unit, key in keys.items() if key in cached}
         stale = [unit for unit in keys if unit not in entries]
-        result = GenResult(out_roots=self.roots, cached=len(entries))
-        result.generated = len([u for u in stale if not u.startswith("plugin:")])
+        # Proto files all of whose outputs came from the cache (whole-set plugins are not counted).
+        cached_protos = {unit_proto(u) for u in entries} - {unit_proto(u) for u in stale} - {""}
+        result = GenResult(out_roots=self.roots, cached=len(cached_protos))
+        result.generated = len({unit_proto(u) for u in stale if not u.startswith("plugin:")})
+        result.units = len(stale)
         fresh: dict[str, list[Output]] = {}
         if stale:
             fresh, packed = self._generate(sources, stale)
@@ -152,21 +167,21 @@ class Generator:
             self.store.put_many(_GEN_KIND, {keys[u]: entry for u, entry in new.items()})
         tree = cache.Files()
         owner: dict[str, str] = {}
-        for unit in sorted(keys):
-            if unit in fresh:
-                for path, data in fresh[unit]:
+        for key_unit in sorted(keys):
+            if key_unit in fresh:
+                for path, data in fresh[key_unit]:
                     tree.add(path, data)
-                paths = [path for path, _ in fresh[unit]]
+                paths = [path for path, _ in fresh[key_unit]]
             else:
-                paths = tree.add_packed(entries[unit])
+                paths = tree.add_packed(entries[key_unit])
             for path in paths:
-                if path in owner and owner[path] != unit:
+                if path in owner and owner[path] != key_unit:
                     raise ProtokitError(
-                        f"{path} is written twice (by the outputs of {owner[path]} and {unit}); "
+                        f"{path} is written twice (by the outputs of {owner[path]} and {key_unit}); "
                         "two plugins in buf.gen.yaml produce the same file"
                     )
-                owner[path] = unit
-        versions = {path: keys[unit] for path, unit in owner.items()}
+                owner[path] = key_unit
+        versions = {path: keys[key_unit] for path, key_unit in owner.items()}
         for path in _add_init_files(tree, self.roots):
             versions[path] = "init"
         result.files = len(tree)
@@ -201,7 +216,8 @@ class Generator:
         ):
             files = sum(1 for s in stamps.values() if s for e in s["files"].values() if e[0] is not None)
             users = [_join(r, rel) for r, s in stamps.items() if s for rel, e in s["files"].items() if e[0] is None]
-            return GenResult(files=files, cached=len(keys), out_roots=self.roots, drift=Drift(user_files=users))
+            protos = len({unit_proto(u) for u in keys} - {""})
+            return GenResult(files=files, cached=protos, out_roots=self.roots, drift=Drift(user_files=users))
         tree, versions, result = self.wanted_tree(sources, keys)
         by_root = {root: _Under(tree, "" if root == "." else root + "/") for root in self.roots}
         versions_by_root: dict[str, dict[str, str]] = {root: {} for root in self.roots}

@@ -77,6 +77,7 @@ def gen_json(result: GenResult, check: bool) -> dict[str, Any]:
         "out": list(result.out_roots),
         "files": result.files,
         "regenerated": result.generated,
+        "regenerated_outputs": result.units,
         "cached": result.cached,
         "stale": sorted(drift.stale),
         "missing": sorted(drift.missing),
