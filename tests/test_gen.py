@@ -995,6 +995,13 @@ def test_betterproto2_gets_one_request_unless_told_otherwise_and_writes_what_buf
         (spec,) = config.load_gen_config(project).plugins
         assert registry.resolve(spec, root).strategy == (strategy or "all")
     assert trees[""] == trees["directory"] == trees["all"]
+    again = protokit("gen", cwd=tmp_path / "all")  # nothing to do
+    assert "up to date" in again.stdout
+    (tmp_path / "all/protos/chain/p0/v1/f.proto").write_text(
+        'syntax = "proto3";\npackage chain.p0.v1;\nmessage M0 {\n  string b = 1;\n}\n'
+    )
+    ran = gen_ok(protokit, tmp_path / "all")
+    assert "(protoc-gen-python_betterproto2 run over every proto, 0 from cache)" in ran.stdout, ran.stdout
     assert "chain/p2/v1/__init__.py" in trees[""]
 
 

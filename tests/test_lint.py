@@ -537,3 +537,14 @@ def test_protovalidate_imports_need_the_dependency_declared(tmp_path: Path, prot
     declared = "version: v2\nmodules:\n  - path: protos\ndeps:\n  - buf.build/bufbuild/protovalidate\n"
     (project / "buf.yaml").write_text(declared)
     assert protokit("lint", cwd=project).returncode != 2
+
+
+def test_doctors_betterproto2_hint_names_the_extra_that_installs_it() -> None:
+    import tomllib
+
+    from protokit.doctor import BETTERPROTO_EXTRA
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    name, _, extra = BETTERPROTO_EXTRA.partition("[")
+    assert name == project["name"]
+    assert any(r.startswith("betterproto2-compiler") for r in project["optional-dependencies"][extra.rstrip("]")])

@@ -297,8 +297,10 @@ def test_new_service_end_to_end(protokit: Run, tmp_path: Path, variant: Variant)
     full = f"{variant.package}.{variant.service}"
     pkg, stem = variant.python_package, variant.stem
     proto = f"protos/{variant.package.replace('.', '/')}/{stem}.proto"
-    for step in ("cd svc", "pip install -e . && pytest", "protokit lint", f"python -m {pkg} --port", "buf curl"):
+    install = "pip install -e '.[dev]' && pytest"  # pytest is in the dev extra; the README says the same
+    for step in ("cd svc", install, "protokit lint", f"python -m {pkg} --port", "buf curl"):
         assert step in created.stdout, created.stdout
+    assert install in (project / "README.md").read_text()
     generated = f"generated/{variant.package.replace('.', '/')}/{stem}_protokit.py"
     expected = [proto, "buf.yaml", "buf.gen.yaml", "pyproject.toml", ".gitignore", "README.md", generated]
     expected += [".github/workflows/contract.yml", f"tests/test_{stem}.py"]

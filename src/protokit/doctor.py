@@ -10,6 +10,9 @@ from pathlib import Path
 from protokit import toolchain, version
 from protokit.errors import ProtokitError
 
+# betterproto2 comes with the toolchain's `dataclasses` extra ("protokit" on the index is another project).
+BETTERPROTO_EXTRA = f"{version.TOOLCHAIN}[dataclasses]"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -28,7 +31,7 @@ def run_checks(project_root: Path | None) -> list[Check]:
     checks.extend(Check(dist, found) for dist, found in toolchain.versions().items())
     checks.append(_runtime_check())
     if "betterproto2-compiler" not in toolchain.versions():
-        checks.append(Check("betterproto2-compiler", "not installed (pip install 'protokit-cli[dataclasses]')", True))
+        checks.append(Check("betterproto2-compiler", f"not installed (pip install '{BETTERPROTO_EXTRA}')", True))
     try:
         buf = locate_buf()
         version = buf_version(buf.path)

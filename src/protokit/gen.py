@@ -33,6 +33,7 @@ class GenResult:
     files: int = 0  # files in the generated tree(s)
     generated: int = 0  # proto files whose output was regenerated
     units: int = 0  # outputs regenerated: one per proto file and plugin, one per whole-set plugin
+    plugin_runs: list[str] = field(default_factory=list)  # whole-set plugins that ran (betterproto2, ...)
     cached: int = 0  # proto files served from the cache
     drift: Drift = field(default_factory=Drift)
     out_roots: tuple[str, ...] = ()
@@ -159,6 +160,9 @@ class Generator:
         result = GenResult(out_roots=self.roots, cached=len(cached_protos))
         result.generated = len({unit_proto(u) for u in stale if not u.startswith("plugin:")})
         result.units = len(stale)
+        result.plugin_runs = [
+            self.external[int(u.removeprefix("plugin:"))].label for u in stale if u.startswith("plugin:")
+        ]
         fresh: dict[str, list[Output]] = {}
         if stale:
             fresh, packed = self._generate(sources, stale)

@@ -115,7 +115,8 @@ def render_gen(result: GenResult, check: bool, fmt: str) -> None:
         return
     changed = len(drift.stale) + len(drift.missing)
     removed = f", {len(drift.extra)} removed" if drift.extra else ""
+    ran = [f"{result.generated} protos regenerated"] if result.generated or not result.plugin_runs else []
+    ran += [f"{escape(label)} run over every proto" for label in result.plugin_runs]
     out.print(
-        f"[green]✓[/] {roots} updated: {changed} files written{removed} "
-        f"({result.generated} protos regenerated, {result.cached} from cache)"
+        f"[green]✓[/] {roots} updated: {changed} files written{removed} ({', '.join(ran)}, {result.cached} from cache)"
     )

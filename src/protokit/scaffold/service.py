@@ -87,9 +87,10 @@ def _service_next_steps(spec: Spec, result: ServiceResult, added_top_level: bool
         steps.append(cd)
     test = f"tests/test_{spec.names.file_stem}.py"
     if result.new_project:
-        steps.append("pip install -e . && pytest")
+        steps.append("pip install -e '.[dev]' && pytest")  # as the README says: pytest is in the dev extra
     elif added_top_level:
-        steps.append(f"pip install -e . && pytest {test}   # again: {spec.package.split('.')[0]} is a new package")
+        top = spec.package.split(".")[0]
+        steps.append(f"pip install -e '.[dev]' && pytest {test}   # again: {top} is a new package")
     else:
         steps.append(f"pytest {test}")
     steps.append("protokit lint && protokit gen --check")
