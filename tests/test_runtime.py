@@ -604,6 +604,7 @@ def test_reflection_lists_the_services_and_can_be_turned_off() -> None:
         async with serving(verifier=None) as h:
             assert await _list_services(h.channel) == [
                 "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
                 "grpc.reflection.v1alpha.ServerReflection",
                 SERVICE,
             ]
@@ -612,6 +613,15 @@ def test_reflection_lists_the_services_and_can_be_turned_off() -> None:
             request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
             [reply] = [r async for r in stub.ServerReflectionInfo(stream_of(request))]
             assert reply.file_descriptor_response.file_descriptor_proto
+            # grpc.reflection.v1 (what buf curl, grpcurl and Postman ask first): v1alpha's messages, byte
+            # for byte, under the v1 name.
+            v1 = h.channel.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            [again] = await _drain(v1(stream_of(request)))
+            assert again.file_descriptor_response == reply.file_descriptor_response
         async with serving(ServerSettings(port=0, reflection=False), verifier=None) as h:
             # No request message: one sent after the server's UNIMPLEMENTED races it, and grpc core then
             # reports INTERNAL ("Failed execute_batch") instead of the status.

@@ -20,7 +20,11 @@ import grpc.aio
 import prometheus_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
 from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped,unused-ignore]
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc  # type: ignore[import-untyped,unused-ignore]
+from grpc_reflection.v1alpha import (  # type: ignore[import-untyped,unused-ignore]
+    reflection,
+    reflection_pb2,
+    reflection_pb2_grpc,
+)
 
 from .auth import TokenVerifier
 from .chain import Chain, ChainedHandler, ChainedMethod, Handler
@@ -110,6 +114,9 @@ class BindError(RuntimeError):
     """The server could not listen on its address (busy port, bad host)."""
 
 
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
 def _address(host: str, port: int) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # IPv6 literal
@@ -126,7 +133,7 @@ class Server:
     (services get a stand-in for the grpc.aio server in `add_to_server`), saving the interceptor hop.
 
     Health (`grpc.health.v1.Health`) is SERVING for "" and every service from `start()` and NOT_SERVING
-    from the start of `stop()`; reflection (v1alpha) lists the services, health and reflection itself
+    from the start of `stop()`; reflection (v1 and v1alpha) lists the services, health and reflection itself
     unless `settings.reflection` is false.
 
     The grpc.aio server is created in `start()`, on the running event loop.
@@ -226,8 +233,19 @@ class Server:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, target)
         if s.reflection:
             names = (*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
-            servicer = reflection.aio.ReflectionServicer((*names, reflection.SERVICE_NAME))
+            servicer = reflection.aio.ReflectionServicer((*names, reflection.SERVICE_NAME, REFLECTION_V1))
             reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, target)
+            # buf curl, grpcurl and Postman ask grpc.reflection.v1 first. grpcio-reflection serves only
+            # v1alpha, which v1 copies message for message under another package name: same servicer,
+            # same bytes on the wire.
+            v1 = grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+            target.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
+            )
         address = _address(s.host, s.port)
         if self._credentials is not None:
             port = server.add_secure_port(address, self._credentials)
