@@ -97,6 +97,32 @@ def test_bad_packages(package: str, problem: str) -> None:
         scaffold.check_package(package)
 
 
+def test_the_skeleton_gen_creates_later_passes_the_projects_ruff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service added to the proto after `new service` gets its skeleton from `protokit gen`
+    (implementations=DIR): it passes the scaffold's own `ruff check` and `ruff format --check`."""
+    from protokit import config, gen
+
+    monkeypatch.setenv("PROTOKIT_CACHE_DIR", str(tmp_path / "cache"))
+    scaffold.new_service("Billing", tmp_path / "svc")
+    project = tmp_path / "svc"
+    request, response = "ReconcileLedgerEntriesRequest", "ReconcileLedgerEntriesResponse"
+    (project / "protos/billing/v1/long_names.proto").write_text(
+        'syntax = "proto3";\npackage billing.v1;\n'
+        "// Reconciliation reconciles.\nservice ReconciliationService {\n"
+        f"  // One.\n  rpc ReconcileLedgerEntries({request}) returns ({response});\n"
+        f"  // Many.\n  rpc StreamLedgerEntries(stream {request}) returns (stream {response});\n"
+        f"}}\n// A request.\nmessage {request} {{}}\n// A response.\nmessage {response} {{}}\n"
+    )
+    loaded = config.load_project(project)
+    created = gen.generate(loaded, config.load_gen_config(loaded)).implementations
+    assert created == ["src/billing_service/long_names.py"]
+    for check in (["check", "."], ["format", "--check", "--diff", "."]):
+        done = subprocess.run([str(BIN / "ruff"), *check], cwd=project, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_wrap_lays_lines_out_like_ruff_format() -> None:
     assert scaffold.wrap(4, "f(", ["a", "b"], ")") == "    f(a, b)"
     long = ["x" * 34, "y" * 34]

@@ -44,9 +44,10 @@ from protokit.scaffold.names import (
 )
 from protokit.scaffold.plan import WORKFLOW
 from protokit.scaffold.proto import new_proto
-from protokit.scaffold.render import LINE_LENGTH, TEMPLATES, environment, servicer_method, wrap
+from protokit.scaffold.render import TEMPLATES, environment, servicer_method
 from protokit.scaffold.results import ProtoResult, ServiceResult, render_proto, render_service
 from protokit.scaffold.service import new_service
+from protokit.servicegen.render import LINE_LENGTH, wrap
 
 __all__ = [
     "BUF_GEN_YAML",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import shlex
 import textwrap
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,26 +15,9 @@ from protokit import version
 from protokit.scaffold.layout import Layout
 from protokit.scaffold.names import ServiceName
 from protokit.servicegen.model import Import, format_imports, module_import
-from protokit.servicegen.render import docstring_literal, template_environment
+from protokit.servicegen.render import LINE_LENGTH, docstring_literal, template_environment, wrap
 
 TEMPLATES = "protokit.templates.scaffold"
-# ruff format's default line length: the Python files are laid out to pass `ruff format --check`.
-LINE_LENGTH = 88
-
-
-def wrap(indent: int, head: str, items: Sequence[str], tail: str, parameters: bool = False) -> str:
-    """`head + items + tail` laid out as ruff format does: one line if it fits, else the items on one
-    indented line, else one item per line with a trailing comma. `head` ends with the bracket.
-    `parameters`: the items are a def's parameters, where a lone one split off gets a trailing comma."""
-    pad = " " * indent
-    one = f"{pad}{head}{', '.join(items)}{tail}"
-    if len(one) <= LINE_LENGTH:
-        return one
-    middle = f"{pad}    {', '.join(items)}"
-    if len(items) == 1 or len(middle) <= LINE_LENGTH:
-        comma = "," if parameters and len(items) == 1 else ""
-        return f"{pad}{head}\n{middle}{comma}\n{pad}{tail}"
-    return f"{pad}{head}\n" + "".join(f"{pad}    {item},\n" for item in items) + f"{pad}{tail}"
 
 
 def split(indent: int, head: str, expression: str) -> str:

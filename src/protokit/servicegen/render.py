@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Sequence
 
 import jinja2
 
@@ -16,6 +17,25 @@ from protokit.servicegen.model import FileModel
 TEMPLATES = "protokit.templates"
 SERVICE_TEMPLATE = "service.py.j2"
 IMPLEMENTATION_TEMPLATE = "implementation.py.j2"
+
+
+# ruff format's default line length: the Python files are laid out to pass `ruff format --check`.
+LINE_LENGTH = 88
+
+
+def wrap(indent: int, head: str, items: Sequence[str], tail: str, parameters: bool = False) -> str:
+    """`head + items + tail` laid out as ruff format does: one line if it fits, else the items on one
+    indented line, else one item per line with a trailing comma. `head` ends with the bracket.
+    `parameters`: the items are a def's parameters, where a lone one split off gets a trailing comma."""
+    pad = " " * indent
+    one = f"{pad}{head}{', '.join(items)}{tail}"
+    if len(one) <= LINE_LENGTH:
+        return one
+    middle = f"{pad}    {', '.join(items)}"
+    if len(items) == 1 or len(middle) <= LINE_LENGTH:
+        comma = "," if parameters and len(items) == 1 else ""
+        return f"{pad}{head}\n{middle}{comma}\n{pad}{tail}"
+    return f"{pad}{head}\n" + "".join(f"{pad}    {item},\n" for item in items) + f"{pad}{tail}"
 
 
 def docstring_literal(text: str, indent: int = 0) -> str:
@@ -53,6 +73,7 @@ def template_environment(package: str) -> jinja2.Environment:
 def environment() -> jinja2.Environment:
     env = template_environment(TEMPLATES)
     env.filters["docstring"] = docstring_literal
+    env.globals["wrap"] = wrap
     return env
 
 
