@@ -200,13 +200,9 @@ def _enum_elements(
 
 
 def _file_name_problems(file_name: str) -> list[str]:
-    stem = file_name[: -len(".proto")] if file_name.endswith(".proto") else file_name
+    # protoc maps "-" to "_" and "." to a directory ("k8s.min.proto" -> k8s/min_pb2.py, a namespace
+    # package): only what is still no identifier (or a keyword directory) after that cannot be imported.
     problems = []
-    for segment in stem.split("/"):
-        if "-" in segment:
-            problems.append(f'"{segment}" contains "-", which protoc turns into "_"')
-        if "." in segment:
-            problems.append(f'"{segment}" contains ".", which protoc turns into a directory')
     parts = module_path(file_name).split("/")
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
