@@ -111,6 +111,22 @@ def test_findings_equal_buf_lint_on_the_directory(tmp_path: Path, protokit: Run,
     assert code == (1 if found else 0)
 
 
+def test_bufs_warnings_are_relayed_once_naming_the_config_file(tmp_path: Path, protokit: Run) -> None:
+    """A hand-converted v1 config keeps `DEFAULT`: buf warns that the category is deprecated. protokit
+    passes the config to buf inline, once per module and check; the warning reaches the user once, naming
+    the file it is about."""
+    project = make(tmp_path / "p", "version: v2\nmodules:\n  - path: protos\n  - path: more\nlint:\n  use: [DEFAULT]\n")
+    (project / "more/other/v1").mkdir(parents=True)
+    (project / "more/other/v1/other.proto").write_text('syntax = "proto3";\npackage other.v1;\n')
+    done = protokit("lint", cwd=project)
+    assert done.returncode == 1  # DIRTY's findings
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "buf.yaml: warning: Category DEFAULT referenced in your buf.yaml is deprecated. "
+        "It has been replaced by category STANDARD."
+    ], done.stderr
+
+
 def test_comment_ignores_and_positions(tmp_path: Path, protokit: Run) -> None:
     project = make(tmp_path / "p")
     _, found = protokit_lint(protokit, project)

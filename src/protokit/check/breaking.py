@@ -227,7 +227,8 @@ def _run_buf(buf: Path, cwd: Path, scratch: Path, section: bufrun.Section, prune
     cur_path.write_bytes(pruned.current)
     args = ["breaking", str(cur_path), "--against", str(base_path), "--exclude-imports"]
     args += ["--config", json.dumps(section.config), *bufrun.path_args(pruned.targets)]
-    return [bufrun.to_finding(raw, section.module) for raw in bufrun.run_buf(buf, args, cwd)]
+    found = bufrun.run_buf(buf, args, cwd, section.module.where.path)
+    return [bufrun.to_finding(raw, section.module) for raw in found]
 
 
 def _validate(pruned: Pruned, display: dict[str, str], disabled: tuple[str, ...]) -> list[Finding]:

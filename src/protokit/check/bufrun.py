@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import subprocess
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +101,10 @@ def buf_env() -> dict[str, str]:
     return env
 
 
-def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
+def run_buf(buf: Path, args: Sequence[str], cwd: Path, config_file: str = "buf.yaml") -> list[dict[str, Any]]:
     """Run buf with --error-format=json; findings as dicts. Any other failure (an invalid rule in
-    buf.yaml, a broken buf install) is relayed as an error, exit 2."""
+    buf.yaml, a broken buf install) is relayed as an error, exit 2. buf's warnings about the config
+    (which protokit passes inline) are relayed once per process, naming `config_file`."""
     proc = subprocess.run(
         [str(buf), *args, "--error-format", "json"],
         cwd=cwd,
@@ -112,6 +116,8 @@ def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
     if proc.returncode not in (0, 100):
         message = proc.stderr.strip() or proc.stdout.strip() or f"buf exited {proc.returncode}"
         raise ProtokitError(f"buf {args[0]} failed ({buf}): {message.removeprefix('Failure: ')}")
+    for warning in buf_warnings(proc.stderr):
+        _relay(config_file, warning)
     findings = []
     for line in proc.stdout.splitlines():
         line = line.strip()
@@ -120,6 +126,26 @@ def run_buf(buf: Path, args: Sequence[str], cwd: Path) -> list[dict[str, Any]]:
     if proc.returncode == 100 and not findings:
         raise ProtokitError(f"buf failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return findings
+
+
+_WARN = re.compile(r"^(?:\x1b\[[0-9;]*m)?WARN(?:\x1b\[[0-9;]*m)?\s+(.*)$")
+_relayed: set[tuple[str, str]] = set()
+_relay_lock = threading.Lock()
+
+
+def buf_warnings(stderr: str) -> list[str]:
+    """The first line of each warning buf printed (`WARN\t<message>`, then indented detail lines)."""
+    return [match.group(1).strip() for line in stderr.splitlines() if (match := _WARN.match(line))]
+
+
+def _relay(config_file: str, warning: str) -> None:
+    """Print a buf warning once per process, as `<file>: warning: <message>` (one buf run per module and
+    check kind would otherwise repeat it)."""
+    with _relay_lock:
+        if (config_file, warning) in _relayed:
+            return
+        _relayed.add((config_file, warning))
+    sys.stderr.write(f"{config_file}: warning: {warning}\n")
 
 
 def check_config(buf: Path, section: Section, kind: str, cwd: Path) -> None:

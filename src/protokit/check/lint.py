@@ -252,7 +252,7 @@ def _run_buf(run: _Run, image: bytes, jobs: list[Job]) -> list[Finding]:
 
     def one(section: bufrun.Section, files: list[str]) -> list[Finding]:
         args = ["lint", str(image_path), "--config", json.dumps(section.config), *bufrun.path_args(files)]
-        found = bufrun.run_buf(run.buf, args, run.project.root)
+        found = bufrun.run_buf(run.buf, args, run.project.root, section.module.where.path)
         return [bufrun.to_finding(raw, section.module) for raw in found]
 
     try:
