@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test soak lint bench validate-module clean
+.PHONY: setup demo serve dev test soak lint bench validate-module clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: setup
 # The example UserService: plaintext on 127.0.0.1, port from PORT (default 50051), reflection on.
 serve: setup
 	PYTHONPATH=generated:examples/userservice $(BIN)/python -m userservice
+
+# The example UserService under `protokit dev`: edit protos/ or examples/userservice/ and it follows.
+dev: setup
+	$(BIN)/protokit dev --port $${PORT:-50051}
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,9 +63,21 @@ TARGETS = {
     # Issue 13: `new service --from` on a team's protos (everything: lint baseline, gen, code, tests).
     "adopt_one_file_seconds": ("<=", 3.0),
     "adopt_50_files_seconds": ("<=", 15.0),
+    # Issue 15: from saving a one-line proto edit to the new server serving, under `protokit dev`.
+    "dev_reload_seconds": ("<=", 1.0),
+    "dev_reload_1000_seconds": ("<=", 2.0),
     "runtime_unary_ratio": (">=", 0.8),
     "runtime_stream_ratio": (">=", 0.9),
 }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
@@ -279,6 +292,58 @@ def bench_help(repeat: int, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def _dev_reloads(root: Path, proto: Path, anchor: str, repeat: int, env: dict[str, str]) -> float:
+    """Median seconds from writing a one-field edit of `proto` to `protokit dev` reporting the new server
+    serving (the runtime's "serving ... on" line, which it waits for)."""
+    port = free_port()
+    log = root / "dev.log"
+    with open(log, "w") as out:
+        dev = subprocess.Popen(
+            [str(BIN / "protokit"), "dev", "--port", str(port)], cwd=root, env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "✓ serving" not in log.read_text():
+            if dev.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"protokit dev did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        original, times = proto.read_text(), []
+        for i in range(repeat):
+            before = log.read_text().count("serving the new code")
+            started = time.perf_counter()
+            proto.write_text(original.replace(anchor, f"{anchor}\n  string bench_dev_{i} = {900 + i};", 1))
+            while log.read_text().count("serving the new code") == before:
+                if time.perf_counter() - started > 60:
+                    raise SystemExit(f"no reload:\n{log.read_text()}")
+                time.sleep(0.005)
+            times.append(time.perf_counter() - started)
+            time.sleep(0.5)  # the old server drains
+        proto.write_text(original)
+        return statistics.median(times)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(30)
+
+
+def bench_dev(repeat: int, base: str | None) -> dict[str, float]:
+    """`protokit dev` on the example UserService, and on it with the 1,000-file tree beside (a leaf edited)."""
+    results = {}
+    for figure, files in (("dev_reload_seconds", 0), ("dev_reload_1000_seconds", 1000)):
+        with tempfile.TemporaryDirectory(prefix="protokit-dev-", dir=base) as tmp:
+            root = Path(tmp) / "project"
+            root.mkdir()
+            for name in ("protos", "examples"):
+                shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            for name in ("buf.yaml", "buf.gen.yaml"):
+                shutil.copy(REPO / name, root / name)
+            names = write_tree(root, files) if files else []
+            proto = root / "protos" / (names[-1] if names else "user/v1/user_service.proto")
+            anchor = "string name = 2;" if names else "message UserProfile {"
+            env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+            results[figure] = _dev_reloads(root, proto, anchor, repeat, env)
+    return results
+
+
 def bench_adopt(repeat: int, base: str | None) -> dict[str, float]:
     """`protokit new service --from` around the repository's UserService proto, and around 50 synthetic
     files (25 services), each in a fresh directory with a cold cache."""
@@ -325,6 +390,7 @@ def main() -> None:
     results.update(bench_small_lint(args.repeat, base))
     results.update(bench_new_service(args.repeat, base))
     results.update(bench_adopt(args.repeat, base))
+    results.update(bench_dev(max(args.repeat, 5), base))
     results.update(bench_runtime(args.repeat))
 
     failed = False

@@ -195,6 +195,49 @@ def doctor() -> None:
         raise typer.Exit(2)
 
 
+def _echo(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+@app.command()
+def dev(
+    module: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[MODULE]",
+            help="The service to run as python -m MODULE (default: the package of buf.gen.yaml's implementations=).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="The port the service keeps across restarts.")] = 50051,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Warn of breaking changes against this ref (default: main, if it exists)."),
+    ] = None,
+) -> None:
+    """Run the service and follow every save: a proto edit regenerates and restarts, a .py edit restarts."""
+    from protokit import config
+    from protokit.dev.session import DevSession, watch
+    from protokit.report import stderr_console
+
+    console = stderr_console()
+    session = DevSession(
+        config.find_root(Path.cwd()),
+        module,
+        port,
+        against,
+        say=console.print,
+        echo=_echo,
+    )
+    try:
+        session.start()
+        watch(session)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        session.close()
+
+
 new_app = typer.Typer(
     name="new",
     help="Create a service or a proto file. A service is a whole project, or one more service in a project.",

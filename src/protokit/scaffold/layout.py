@@ -91,7 +91,7 @@ def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path != root else "."
 
 
-def _python_package(root: Path, directory: Path) -> tuple[str, Path]:
+def package_of(root: Path, directory: Path) -> tuple[str, Path]:
     """The dotted package a directory is imported as, and the directory that must be on sys.path:
     the chain of parent directories holding __init__.py."""
     parts = [directory.name]
@@ -114,7 +114,7 @@ def find_layout(directory: Path, names: ServiceName, package: str) -> Layout:
         implementations = gen.implementations
         if os.path.isabs(implementations) or implementations.startswith("..") or implementations == ".":
             raise ProtokitError(f"{BUF_GEN_YAML}: implementations={implementations} must be a directory in the project")
-        python_package, source = _python_package(root, root / implementations)
+        python_package, source = package_of(root, root / implementations)
     else:
         python_package = python_package_name(names.snake, names.file_stem, {top})
         implementations = f"{DEFAULT_SOURCE_ROOT}/{python_package}"

@@ -210,8 +210,8 @@ class Server:
             *_milliseconds(
                 "grpc.max_connection_age_grace_ms", s.max_connection_age_grace if s.max_connection_age else 0
             ),
-            # Two servers on one port would split the traffic silently.
-            ("grpc.so_reuseport", 0),
+            # Two servers on one port would split the traffic silently (unless asked: protokit dev).
+            ("grpc.so_reuseport", 1 if s.reuse_port else 0),
         ]
 
     async def start(self) -> int:
@@ -499,6 +499,22 @@ def build_server(
     return Server(services, settings, chain, interceptors, registry, _credentials(settings))
 
 
+def _die_with_parent() -> None:
+    """Under a supervisor that asks for it (`protokit dev` sets PROTOKIT_PARENT_PID), end with it: Linux sends
+    SIGTERM when the parent dies, even by SIGKILL, so no orphan server keeps the port."""
+    wanted = os.environ.get("PROTOKIT_PARENT_PID")
+    if not wanted or not wanted.isdigit():
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != int(wanted):  # the parent died before the request took effect
+        raise SystemExit(1)
+
+
 def run(services: Sequence[Service], settings: ServerSettings | None = None, **kwargs: Any) -> None:
     """Serve `services` until SIGTERM/SIGINT: the body of a service's `__main__`.
 
@@ -510,6 +526,7 @@ def run(services: Sequence[Service], settings: ServerSettings | None = None, **k
     A configuration problem (a bad PROTOKIT_* value, an unreadable or mismatched TLS file, a bad tokens
     file, a port in use) is one line on stderr and exit status 2; PROTOKIT_DEBUG=1 shows the traceback.
     """
+    _die_with_parent()
     try:
         settings = ServerSettings.from_env() if settings is None else settings
         request_log = configure_logging(settings.log_level_number, sys.stderr, settings.log_format)

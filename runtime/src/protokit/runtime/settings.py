@@ -68,6 +68,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_client_ca": _str,
     "reflection": _bool,
     "reflection_public": _bool,
+    "reuse_port": _bool,
     "metrics_port": _int,
     "grace_period": _float,
     "max_message_bytes": _int,
@@ -155,6 +156,9 @@ class ServerSettings:
     tls_client_ca: str | None = None
     reflection: bool = True
     reflection_public: bool = False
+    # SO_REUSEPORT: a second server may bind the port while this one drains. Off by default (two servers
+    # would split the traffic silently); `protokit dev` turns it on to restart without a gap.
+    reuse_port: bool = False
     metrics_port: int | None = None
     grace_period: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
