@@ -58,7 +58,7 @@ def test_the_library_example_reads_resource_names_from_requests_and_composes_the
     )
     by_name = methods(library)
     get, update, listing = by_name["GetBook"], by_name["UpdateBook"], by_name["ListBooks"]
-    assert (get.request, get.id_expr, get.reply and get.reply.shape) == (
+    assert (get.request_type, get.id_expr, get.reply and get.reply.shape) == (
         "pb.GetBookRequest",
         "request.name",
         "resource",

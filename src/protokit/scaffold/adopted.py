@@ -31,7 +31,7 @@ from protokit.resources import (
     UpdateShape,
     WatchShape,
 )
-from protokit.servicegen.model import Import, format_imports, module_import, snake_case
+from protokit.servicegen.model import Import, ServicerSignature, format_imports, module_import, snake_case
 
 # The field number protovalidate's rules use on FieldOptions, MessageOptions and OneofOptions.
 _VALIDATE_EXTENSION = 1159
@@ -147,13 +147,13 @@ class ConverterView:
 
 
 @dataclass(frozen=True)
-class MethodView:
+class MethodView(ServicerSignature):
     name: str
     python_name: str  # the client method
     client_streaming: bool
     server_streaming: bool
-    request: str  # type expressions
-    response: str
+    request_type: str  # type expressions
+    response_type: str
     request_name: str  # the proto message names, for comments and tests
     response_name: str
     kind: str
@@ -169,22 +169,6 @@ class MethodView:
     batch: BatchView | None = None
     watch: WatchView | None = None
     validated: bool = False  # the request has protovalidate rules: tests send an invalid one
-
-    @property
-    def request_param(self) -> str:
-        return "request_iterator" if self.client_streaming else "request"
-
-    @property
-    def request_annotation(self) -> str:
-        return f"AsyncIterator[{self.request}]" if self.client_streaming else self.request
-
-    @property
-    def response_annotation(self) -> str:
-        return f"AsyncIterator[{self.response}]" if self.server_streaming else self.response
-
-    @property
-    def context_items(self) -> list[str]:
-        return [self.request, self.response]
 
     @property
     def todo(self) -> list[str]:
@@ -478,9 +462,9 @@ class FileView:
         """The pb2 modules the implementation (or the tests) name types from."""
         used = set()
         for m in self.methods:
-            types = [m.request]
+            types = [m.request_type]
             if implementation:
-                types.append(m.response)
+                types.append(m.response_type)
             if m.store and (implementation or m.kind != "stub"):
                 types.append(m.store.message)
             if m.watch:
@@ -659,8 +643,8 @@ def _method(
         python_name=method.python_name,
         client_streaming=method.client_streaming,
         server_streaming=method.server_streaming,
-        request=names.type(method.request),
-        response=names.type(method.response),
+        request_type=names.type(method.request),
+        response_type=names.type(method.response),
         request_name=method.request.name,
         response_name=method.response.name,
         kind=method.kind,

@@ -12,7 +12,7 @@ import re
 import textwrap
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from google.protobuf import descriptor_pb2
 
@@ -47,24 +47,20 @@ class ServiceGenError(ValueError):
     """A proto construct the servicer generator cannot express in Python."""
 
 
-@dataclass(frozen=True)
-class MethodModel:
-    name: str  # the RPC name, exactly as grpc looks it up on the servicer
-    python_name: str  # the client method: snake_case, keyword-safe
-    kind: MethodKind
-    request_type: str  # a Python type expression, e.g. "user_service_pb2.GetUserRequest"
+class ServicerSignature:
+    """A servicer method's parameter and types, as grpc.aio calls it, from `request_type`, `response_type`
+    (Python type expressions) and the streaming flags of the class using it."""
+
+    request_type: str
     response_type: str
-    doc: str  # safe between triple quotes; "" when the RPC has no comment
-    idempotent: bool
-    default_timeout: float | None
 
-    @property
-    def client_streaming(self) -> bool:
-        return self.kind.startswith("stream_")
+    if TYPE_CHECKING:  # a field or a property of the class using it (a property here would hide a field)
 
-    @property
-    def server_streaming(self) -> bool:
-        return self.kind.endswith("_stream")
+        @property
+        def client_streaming(self) -> bool: ...
+
+        @property
+        def server_streaming(self) -> bool: ...
 
     @property
     def request_param(self) -> str:
@@ -84,6 +80,26 @@ class MethodModel:
     @property
     def context_type(self) -> str:
         return f"grpc.aio.ServicerContext[{self.request_type}, {self.response_type}]"
+
+
+@dataclass(frozen=True)
+class MethodModel(ServicerSignature):
+    name: str  # the RPC name, exactly as grpc looks it up on the servicer
+    python_name: str  # the client method: snake_case, keyword-safe
+    kind: MethodKind
+    request_type: str  # a Python type expression, e.g. "user_service_pb2.GetUserRequest"
+    response_type: str
+    doc: str  # safe between triple quotes; "" when the RPC has no comment
+    idempotent: bool
+    default_timeout: float | None
+
+    @property
+    def client_streaming(self) -> bool:
+        return self.kind.startswith("stream_")
+
+    @property
+    def server_streaming(self) -> bool:
+        return self.kind.endswith("_stream")
 
     @property
     def client_param(self) -> str:
