@@ -303,7 +303,7 @@ def _dev_reloads(root: Path, proto: Path, anchor: str, repeat: int, env: dict[st
         )
     try:
         deadline = time.monotonic() + 120
-        while "✓ serving" not in log.read_text():
+        while "watching " not in log.read_text():
             if dev.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"protokit dev did not start:\n{log.read_text()}")
             time.sleep(0.05)

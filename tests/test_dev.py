@@ -81,6 +81,7 @@ def dev(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     running = Dev(project, port, log, proc)
     try:
         running.wait_for("✓ serving note_service")
+        running.wait_for("watching ")
         yield running
     finally:
         if proc.poll() is None:

@@ -61,7 +61,7 @@ class DevSession:
         if server is None:
             raise ProtokitError(f"{self.target.module} did not start serving on port {self.port} (its output is above)")
         self.server = server
-        self.say(f"[green]✓[/] serving {self.target.module} on 127.0.0.1:{self.port}; watching {self.root}")
+        self.say(f"[green]✓[/] serving {self.target.module} on 127.0.0.1:{self.port}")
 
     def _spawn(self) -> ServiceProcess | None:
         env = self.target.environment(dict(os.environ))
@@ -188,5 +188,15 @@ def watch(session: DevSession) -> None:
     ignore = watchfiles.DefaultFilter(ignore_paths=tuple(outs))
     # step: how long the tree must stay quiet before a batch of changes is handled (an editor's save is
     # often a write, a rename and a chmod); debounce: the most one batch waits.
-    for batch in watchfiles.watch(session.root, watch_filter=ignore, debounce=400, step=30):
-        session.changed(Path(path) for _, path in batch)
+    # yield_on_timeout: an empty batch once the watches are in place (a large tree takes a moment), so
+    # "watching" is only said when a save would be seen.
+    ready = False
+    batches = watchfiles.watch(
+        session.root, watch_filter=ignore, debounce=400, step=30, rust_timeout=200, yield_on_timeout=True
+    )
+    for batch in batches:
+        if not ready:
+            ready = True
+            session.say(f"watching {session.root} (Ctrl-C to stop)")
+        if batch:
+            session.changed(Path(path) for _, path in batch)
