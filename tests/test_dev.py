@@ -181,3 +181,32 @@ def test_the_service_follows_proto_and_code_edits_and_survives_broken_ones(dev: 
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not past a listener
         probe.bind(("127.0.0.1", dev.port))
         probe.listen()
+
+
+def test_what_dev_runs_comes_from_the_scaffold_pyproject_or_the_command_line(tmp_path: Path) -> None:
+    from protokit import config
+    from protokit.dev.target import resolve
+    from protokit.errors import ProtokitError
+
+    (tmp_path / "protos/a/v1").mkdir(parents=True)
+    (tmp_path / "protos/a/v1/a.proto").write_text('syntax = "proto3";\npackage a.v1;\n')
+    (tmp_path / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+    gen_yaml = "version: v2\nplugins:\n  - local: protoc-gen-protokit\n    out: gen\n"
+    (tmp_path / "buf.gen.yaml").write_text(gen_yaml + "    opt: [implementations=src/app]\n")
+    (tmp_path / "src/app").mkdir(parents=True)
+    (tmp_path / "src/app/__init__.py").write_text("")
+    project = config.load_project(tmp_path)
+
+    def target(module: str | None = None) -> tuple[list[str], list[Path]]:
+        found = resolve(project, config.load_gen_config(project), module)
+        return found.argv, list(found.pythonpath)
+
+    with pytest.raises(ProtokitError, match=r"name the module to run \(protokit dev MODULE\)"):
+        target()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n[project.scripts]\napp = "app.cli:main"\n')
+    assert target()[0] == ["-c", "import sys; from app.cli import main; sys.exit(main())"]
+    (tmp_path / "src/app/__main__.py").write_text("")
+    assert target() == (["-m", "app"], [tmp_path / "src", tmp_path / "gen"])
+    assert target("app.other")[0] == ["-m", "app.other"]
+    with pytest.raises(ProtokitError, match="module 'nowhere' not found"):
+        target("nowhere")

@@ -36,7 +36,7 @@ class ServiceProcess:
     def start(self, timeout: float = 60.0) -> bool:
         """Start the service; True once it serves, False if it exited (or hung) first."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.target.module],
+            [sys.executable, *self.target.argv],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

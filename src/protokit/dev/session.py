@@ -59,9 +59,9 @@ class DevSession:
         self._generate()
         server = self._spawn()
         if server is None:
-            raise ProtokitError(f"{self.target.module} did not start serving on port {self.port} (its output is above)")
+            raise ProtokitError(f"{self.target.label} did not start serving on port {self.port} (its output is above)")
         self.server = server
-        self.say(f"[green]✓[/] serving {self.target.module} on 127.0.0.1:{self.port}")
+        self.say(f"[green]✓[/] serving {self.target.label} on 127.0.0.1:{self.port}")
 
     def _spawn(self) -> ServiceProcess | None:
         env = self.target.environment(dict(os.environ))
