@@ -170,7 +170,7 @@ def adopt_service(
 
     result.generated_files = write_then(root, writes, lambda: _generate(root), "the adopted protos")
     result.created = list(writes)
-    result.next_steps = _next_steps(project, result)
+    result.next_steps = _next_steps(project)
     return result
 
 
@@ -321,12 +321,13 @@ def _generate(root: Path) -> int:
     return gen.generate(project, config.load_gen_config(project)).files
 
 
-def _next_steps(project: dict[str, Any], result: AdoptResult) -> list[str]:
-    steps = ["pip install -e '.[dev]' && pytest"]
-    steps.append("protokit lint && protokit gen --check")
-    steps.append(f"python -m {project['python_package']} --port 50051")
-    steps.append(project["curl_example"])
-    return steps
+def _next_steps(project: dict[str, Any]) -> list[str]:
+    return [
+        "pip install -e '.[dev]' && pytest",
+        "protokit lint && protokit gen --check",
+        f"protokit dev --port 50051   # or: python -m {project['python_package']} --port 50051",
+        project["curl_example"],
+    ]
 
 
 def render_adopted(result: AdoptResult, fmt: str = "text") -> None:
