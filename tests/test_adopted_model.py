@@ -14,8 +14,8 @@ from google.protobuf import descriptor_pb2
 from conftest import REPO
 from protokit import config
 from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP, build_descriptor_set
-from protokit.resources import recognise
 from protokit.scaffold.adopted import FileView, MethodView, build_file
+from protokit.scaffold.resources import recognise
 from test_adoption import USER_SERVICE
 from test_resources import LIBRARY, USERS_BARE
 

@@ -1,4 +1,4 @@
-"""Adopting existing protos (protokit.adoption): module roots for any layout, deps from the imports, buf.yaml
+"""Adopting existing protos (protokit.scaffold.adoption): module roots for any layout, deps from the imports, buf.yaml
 and a lint baseline that the real buf and protokit lint both accept; bad input refused before any write."""
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ import pytest
 
 from conftest import BUF, tree_bytes
 from protokit import config
-from protokit.adoption import (
+from protokit.check.lint import lint
+from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP
+from protokit.config import Module
+from protokit.errors import ProtokitError
+from protokit.scaffold.adoption import (
     DEFAULT_LINT_USE,
     UNIMPORTABLE_RULES,
     AdoptionPlan,
@@ -20,10 +24,6 @@ from protokit.adoption import (
     plan_adoption,
     preferred_root,
 )
-from protokit.check.lint import lint
-from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP
-from protokit.config import Module
-from protokit.errors import ProtokitError
 from protokit.sources import ProtoFile
 
 Write = Callable[[dict[str, str]], Path]

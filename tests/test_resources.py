@@ -1,4 +1,4 @@
-"""The resource recognition model (protokit.resources): protos compiled by the real protoc, plans per RPC out."""
+"""The resource recognition model (protokit.scaffold.resources): protos compiled by protoc, plans per RPC out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from google.protobuf import descriptor_pb2
 from conftest import REPO
 from protokit import config
 from protokit.compile import GOOGLEAPIS_DEP, VALIDATE_DEP, build_descriptor_set
-from protokit.resources import (
+from protokit.scaffold.resources import (
     BatchCreateShape,
     CreateShape,
     DeleteShape,

@@ -19,6 +19,10 @@ The modules, in the order a run uses them: names (the service's names, package r
 project and where things go), plan (checks, then the files and hints), render (templates and their
 view models), hints (what existing files lack), writer (the transaction), results (what a run
 returns and how it is printed), service and proto (the two commands).
+
+`new service --from` (adopt) has its own: adoption (the project around existing protos: modules,
+deps, lint baseline), resources (which RPCs are standard methods, and their shapes), adopted (the
+view model of the implementation and tests it writes).
 """
 
 from protokit.check.pyrules import _STDLIB as STDLIB_MODULES

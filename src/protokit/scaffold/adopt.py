@@ -19,14 +19,13 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from protokit import version
-from protokit.adoption import AdoptionPlan, plan_adoption
 from protokit.check.pyrules import _STDLIB as STDLIB_MODULES
 from protokit.compile import GOOGLEAPIS_DEP
 from protokit.config import Project
 from protokit.errors import ProtokitError
 from protokit.implementations import missing_methods, planned
-from protokit.resources import ServicePlan, recognise
 from protokit.scaffold.adopted import MAX_BATCH, FileView, build_file
+from protokit.scaffold.adoption import AdoptionPlan, plan_adoption
 from protokit.scaffold.hints import Hint, gen_yaml_hints, pyproject_hints
 from protokit.scaffold.layout import (
     BUF_GEN_YAML,
@@ -41,6 +40,7 @@ from protokit.scaffold.layout import (
 from protokit.scaffold.names import RESERVED_TOP_LEVEL
 from protokit.scaffold.plan import WORKFLOW
 from protokit.scaffold.render import render
+from protokit.scaffold.resources import ServicePlan, recognise
 from protokit.scaffold.writer import write_then
 from protokit.servicegen.model import format_imports, snake_case
 from protokit.sources import load_sources

@@ -1,6 +1,6 @@
 """The view model of an adopted proto file: its implementation module and its tests, from the resource plans.
 
-`protokit.resources` decides what each RPC is (a standard method with a shape, or a stub with a reason);
+`protokit.scaffold.resources` decides what each RPC is (a standard method with a shape, or a stub with a reason);
 this module turns that into what the templates print: Python names and type expressions, the repository
 each resource is stored in, and per method the expressions its body needs (where the id is, what the reply
 is built from, which request fields stay unread). The templates `adopted.py.j2` and `adopted_test.py.j2`
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from google.protobuf import descriptor_pb2
 
-from protokit.resources import (
+from protokit.scaffold.resources import (
     BatchCreateShape,
     CreateInput,
     CreateShape,

@@ -31,7 +31,7 @@ from protokit.config import BUF_WORK_YAML, BUF_YAML, Module, Project, load_proje
 from protokit.config.yamlfile import load as load_yaml
 from protokit.errors import Location, ProtokitError
 from protokit.findings import Finding
-from protokit.scaffold import Hint
+from protokit.scaffold.hints import Hint
 from protokit.sources import ProtoFile, SourceSet, load_sources
 
 # protoc-gen-validate's rules: no installed wheel ships this file, so protokit cannot serve it offline.
