@@ -63,6 +63,8 @@ TARGETS = {
     # Issue 13: `new service --from` on a team's protos (everything: lint baseline, gen, code, tests).
     "adopt_one_file_seconds": ("<=", 3.0),
     "adopt_50_files_seconds": ("<=", 15.0),
+    # Issue 14: betterproto2 with buf.gen.yaml's default strategy against `strategy: all` (300 files).
+    "betterproto_default_ratio": ("<=", 2.0),
     # Issue 15: from saving a one-line proto edit to the new server serving, under `protokit dev`.
     "dev_reload_seconds": ("<=", 1.0),
     "dev_reload_1000_seconds": ("<=", 2.0),
@@ -344,6 +346,31 @@ def bench_dev(repeat: int, base: str | None) -> dict[str, float]:
     return results
 
 
+def bench_betterproto(repeat: int, base: str | None) -> dict[str, float]:
+    """betterproto2 (which regenerates every package it is given) on 300 synthetic files, cold: no strategy
+    set against `strategy: all`, interleaved."""
+    times: dict[str, list[float]] = {"": [], "all": []}
+    for _ in range(repeat):
+        for strategy in times:
+            with tempfile.TemporaryDirectory(prefix="protokit-betterproto-", dir=base) as tmp:
+                root = Path(tmp) / "tree"
+                write_tree(root, 300)
+                (root / "buf.yaml").write_text("version: v2\nmodules:\n  - path: protos\n")
+                line = f"    strategy: {strategy}\n" if strategy else ""
+                (root / "buf.gen.yaml").write_text(
+                    f"version: v2\nplugins:\n  - local: protoc-gen-python_betterproto2\n    out: generated\n{line}"
+                )
+                env = {**os.environ, "PROTOKIT_CACHE_DIR": str(Path(tmp) / "cache"), "NO_COLOR": "1"}
+                env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+                times[strategy].append(timed([str(BIN / "protokit"), "gen"], root, env))
+    default, everything = statistics.median(times[""]), statistics.median(times["all"])
+    return {
+        "betterproto_default_seconds": default,
+        "betterproto_all_seconds": everything,
+        "betterproto_default_ratio": default / everything,
+    }
+
+
 def bench_adopt(repeat: int, base: str | None) -> dict[str, float]:
     """`protokit new service --from` around the repository's UserService proto, and around 50 synthetic
     files (25 services), each in a fresh directory with a cold cache."""
@@ -390,6 +417,7 @@ def main() -> None:
     results.update(bench_small_lint(args.repeat, base))
     results.update(bench_new_service(args.repeat, base))
     results.update(bench_adopt(args.repeat, base))
+    results.update(bench_betterproto(args.repeat, base))
     results.update(bench_dev(max(args.repeat, 5), base))
     results.update(bench_runtime(args.repeat))
 
