@@ -15,6 +15,8 @@ import grpc
 import grpc.aio
 import pytest
 
+from conftest import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "generated"))
 
@@ -134,6 +136,31 @@ def test_retries_happen_for_idempotent_methods_only() -> None:
         assert service.calls["DeleteUser"] == 1  # not idempotent: never retried
         await close_channels()
         await server.stop(0)
+
+    run(test)
+
+
+def test_an_idempotent_call_reaches_a_server_that_comes_back_within_its_retries() -> None:
+    """A restart (protokit dev, a rolling deploy): the first attempt finds no server, which is back 0.3 s
+    later. The retries (default policy, within ~0.7 s) must not all fail while the channel waits out
+    gRPC's 1 s reconnect backoff."""
+
+    async def test() -> None:
+        port = free_port()
+        service = Users()
+        config = service_config(SERVICE, {"GetUser": MethodPolicy(idempotent=True)})
+        stub = pb_grpc.UserServiceStub(channel(f"127.0.0.1:{port}", service_config=config))
+
+        async def come_back() -> Any:
+            await asyncio.sleep(0.3)
+            server = build_server([service], ServerSettings(port=port, reflection=False))
+            await server.start()
+            return server
+
+        later = asyncio.ensure_future(come_back())
+        assert (await stub.GetUser(GET, timeout=10)).user.username == "found"
+        await close_channels()
+        await (await later).stop(0)
 
     run(test)
 

@@ -48,6 +48,9 @@ class MethodPolicy:
             raise ValueError(f"MethodPolicy.timeout must be > 0 seconds, got {self.timeout}")
 
 
+_INITIAL_RECONNECT_MS = 100
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff for idempotent methods; only UNAVAILABLE is retried. gRPC caps attempts at 5."""
@@ -203,6 +206,10 @@ def channel(
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.enable_retries", 1),
+        # While a connection is down, calls fail at once until the channel tries again, after gRPC's default
+        # 1 s: longer than a RetryPolicy's attempts last (~0.7 s by default), so a server back from a restart
+        # (protokit dev, a rolling deploy) was never retried into. The backoff still grows to its maximum.
+        ("grpc.initial_reconnect_backoff_ms", _INITIAL_RECONNECT_MS),
     ]
     if config_json:
         opts.append(("grpc.service_config", config_json))
